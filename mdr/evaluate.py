@@ -1,0 +1,134 @@
+"""Evaluation: the mask-attack sweep and the sparse-pixel curve.
+
+For each attack and ratio: top-1 accuracy on the whole test split. alpha and
+alpha_pixels use the evaluated model's own saliency for the true label;
+random attacks (beta, gamma) are drawn ``config.eval.draws`` times and report
+mean and std over draws. Each example's mask key is derived from (seed, draw,
+example index), so results do not depend on the batch size or device count.
+
+Writes ``{workdir}/eval/``: ``mask_sweep.{json,md,png}`` and
+``sparse_pixels.{json,md,png}``. JSON records are
+``{"attack", "ratio", "hidden_pixels", "accuracy", "std", "n"}`` with accuracy
+and std in percent, ratio a fraction, n the number of test images.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+import numpy as np
+
+from mdr import masks
+from mdr import report
+from mdr import saliency as saliency_lib
+
+def hidden_pixels(attack: str, ratio: float, height: int, width: int) -> int:
+  if attack in ("alpha", "beta"):
+    return int(masks.side(ratio, height, width)) ** 2
+  return int(masks.num_pixels(ratio, height, width))
+
+
+def make_correct_fn(model, attack: str, fill: str, mean, batch_sharding):
+  """jitted (variables, images_u8, labels, start, key, ratios[R], draws[D])
+  -> correct counts [D, R] for one batch starting at ``start``."""
+  spec = masks.get(attack)
+
+  @functools.partial(jax.jit, static_argnames=("batch",))
+  def correct(variables, images_u8, labels_all, start, key, ratios, draws,
+              batch):
+    n = labels_all.shape[0]
+    idx = start + jnp.arange(batch)
+    valid = idx < n
+    idx = jnp.minimum(idx, n - 1)
+    images = images_u8[idx].astype(jnp.float32) / 255.0
+    labels = labels_all[idx]
+    images = jax.lax.with_sharding_constraint(images, batch_sharding)
+    logits_fn = lambda x: model.apply(variables, x, train=False)
+    sal = None
+    if spec.needs_saliency:
+      sal = saliency_lib.input_gradient(logits_fn, images, labels)
+    h, w = images.shape[1:3]
+
+    def one(draw, ratio):
+      dkey = jax.random.fold_in(key, draw)
+      keys = jax.vmap(lambda i: jax.random.fold_in(dkey, i))(idx)
+      m = masks.batch_masks(attack, keys, ratio, (h, w), sal)
+      x = masks.apply(images, m, fill, mean=mean,
+                      key=jax.random.fold_in(dkey, -1 - start))
+      pred = jnp.argmax(logits_fn(x), -1)
+      return jnp.sum((pred == labels) & valid)
+
+    per_draw = lambda d: jax.lax.map(lambda r: one(d, r), ratios)
+    return jax.lax.map(per_draw, draws)
+
+  return correct
+
+
+def sweep(model, variables, images_u8, labels, attack, ratios, draws, key,
+          fill, mean, batch, batch_sharding):
+  """Accuracy (percent) per draw and ratio: ``[draws, len(ratios)]``."""
+  fn = make_correct_fn(model, attack, fill, mean, batch_sharding)
+  n = labels.shape[0]
+  total = np.zeros((draws, len(ratios)), np.int64)
+  r = jnp.asarray(ratios, jnp.float32)
+  d = jnp.arange(draws)
+  for start in range(0, n, batch):
+    total += np.asarray(jax.device_get(fn(variables, images_u8, labels,
+                                          jnp.int32(start), key, r, d,
+                                          batch=batch)))
+  return total / n * 100.0
+
+
+def evaluate(config, workdir, model, variables, dataset, mesh) -> str:
+  """Runs the sweep and the sparse-pixel curve; writes ``workdir/eval``."""
+  ec = config.eval
+  replicated = NamedSharding(mesh, P())
+  batch_sharding = NamedSharding(mesh, P("data"))
+  from mdr.train import to_global, rng_streams  # pylint: disable=g-import-not-at-top
+  images = to_global(dataset.test.images, replicated)
+  labels = to_global(dataset.test.labels.astype(np.int32), replicated)
+  variables = jax.device_put(variables, replicated)
+  n = int(labels.shape[0])
+  h, w = dataset.image_shape[:2]
+  mean = jnp.asarray(dataset.mean, jnp.float32)
+  eval_key = rng_streams(config.seed)["eval"]
+  batch = min(ec.batch_size, -(-n // jax.device_count()) * jax.device_count())
+
+  def run(attack, ratios, draws, salt):
+    t = time.perf_counter()
+    random = not masks.get(attack).needs_saliency
+    acc = sweep(model, variables, images, labels, attack, ratios,
+                draws if random else 1, jax.random.fold_in(eval_key, salt),
+                ec.fill, mean, batch, batch_sharding)
+    logging.info("eval %s over %d ratios x %d draws on %d images: %.1f s",
+                 attack, len(ratios), acc.shape[0], n, time.perf_counter() - t)
+    return [dict(attack=attack, ratio=float(r),
+                 hidden_pixels=hidden_pixels(attack, r, h, w),
+                 accuracy=float(acc[:, i].mean()),
+                 std=float(acc[:, i].std()), n=n)
+            for i, r in enumerate(ratios)]
+
+  records = []
+  for i, attack in enumerate(ec.attacks):
+    records += run(attack, list(ec.ratios), ec.draws, i)
+  sparse = run("gamma", list(ec.sparse_ratios), ec.sparse_draws, 1000)
+
+  out = os.path.join(workdir, "eval")
+  if jax.process_index() == 0:
+    os.makedirs(out, exist_ok=True)
+    report.write_sweep(out, records, title=f"{config.model.name} — "
+                       f"{config.train.mode} training", num_pixels=h * w)
+    report.write_sparse(out, sparse, title=f"{config.model.name} — "
+                        f"{config.train.mode} training",
+                        num_classes=dataset.num_classes)
+    logging.info("eval files in %s", out)
+    for line in report.sweep_markdown(records).splitlines():
+      logging.info("%s", line)
+  return out

@@ -1,0 +1,114 @@
+"""Readable results: markdown tables and PNG plots of the eval records.
+
+``mask_sweep.md`` follows the seed paper's layout: a row per mask ratio, a
+column per attack, accuracy in percent (± std over random draws).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+NAMES = {"alpha": "α (salient square)", "beta": "β (random square)",
+         "gamma": "γ (random pixels)",
+         "alpha_pixels": "α-pixels (salient pixels)"}
+ORDER = ("alpha", "beta", "gamma", "alpha_pixels")
+COLORS = {"alpha": "tab:red", "beta": "tab:blue", "gamma": "tab:green",
+          "alpha_pixels": "tab:purple"}
+
+
+def _pct(r: float) -> str:
+  v = r * 100
+  return f"{v:.0f} %" if abs(v - round(v)) < 1e-9 else f"{v:g} %"
+
+
+def _cell(rec) -> str:
+  return (f"{rec['accuracy']:.2f}" if rec["std"] == 0 and rec["attack"] in
+          ("alpha", "alpha_pixels") else
+          f"{rec['accuracy']:.2f} ± {rec['std']:.2f}")
+
+
+def _attacks(records) -> list[str]:
+  seen = {r["attack"] for r in records}
+  return [a for a in ORDER if a in seen] + sorted(seen - set(ORDER))
+
+
+def sweep_markdown(records: Sequence[dict]) -> str:
+  attacks = _attacks(records)
+  ratios = sorted({r["ratio"] for r in records})
+  at = {(r["attack"], r["ratio"]): r for r in records}
+  lines = ["| mask ratio | " + " | ".join(NAMES.get(a, a) for a in attacks)
+           + " |", "|---" * (len(attacks) + 1) + "|"]
+  for ratio in ratios:
+    cells = [_cell(at[(a, ratio)]) if (a, ratio) in at else "" for a in attacks]
+    lines.append(f"| {_pct(ratio)} | " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
+
+
+def sparse_markdown(records: Sequence[dict]) -> str:
+  lines = ["| hidden pixels | visible pixels | γ accuracy |", "|---|---|---|"]
+  for r in sorted(records, key=lambda r: r["ratio"]):
+    lines.append(f"| {_pct(r['ratio'])} ({r['hidden_pixels']}) | "
+                 f"{_pct(1 - r['ratio'])} | {_cell(r)} |")
+  return "\n".join(lines) + "\n"
+
+
+def _dump(path, records):
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(list(records), f, indent=1)
+  os.replace(tmp, path)
+
+
+def plot_sweeps(path, series, title, xlabel="hidden pixels (%)", chance=None):
+  """``series``: {label: records} -> one line per (label, attack)."""
+  fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+  styles = ["-", "--", ":", "-."]
+  for j, (label, records) in enumerate(series.items()):
+    for a in _attacks(records):
+      rs = sorted((r for r in records if r["attack"] == a),
+                  key=lambda r: r["ratio"])
+      name = NAMES.get(a, a) + (f" — {label}" if label else "")
+      ax.errorbar([r["ratio"] * 100 for r in rs], [r["accuracy"] for r in rs],
+                  yerr=[r["std"] for r in rs], marker="o", ms=3, capsize=2,
+                  color=COLORS.get(a), ls=styles[j % len(styles)], label=name)
+  if chance is not None:
+    ax.axhline(chance, color="gray", lw=1, ls=":", label=f"chance ({chance:.0f} %)")
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel("top-1 accuracy (%)")
+  ax.set_ylim(0, 100)
+  ax.grid(alpha=0.3)
+  ax.set_title(title)
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path)
+  plt.close(fig)
+
+
+def write_sweep(out, records, title, num_pixels=None):
+  del num_pixels
+  _dump(os.path.join(out, "mask_sweep.json"), records)
+  with open(os.path.join(out, "mask_sweep.md"), "w") as f:
+    f.write(f"# Mask-attack sweep: {title}\n\nTop-1 accuracy (%) on the test "
+            f"split ({records[0]['n']} images); random attacks: mean ± std "
+            f"over draws.\n\n" + sweep_markdown(records))
+  plot_sweeps(os.path.join(out, "mask_sweep.png"), {"": records},
+              f"Mask attacks: {title}")
+
+
+def write_sparse(out, records, title, num_classes):
+  _dump(os.path.join(out, "sparse_pixels.json"), records)
+  with open(os.path.join(out, "sparse_pixels.md"), "w") as f:
+    f.write(f"# Sparse pixels (γ up to 99 % hidden): {title}\n\nTop-1 "
+            f"accuracy (%) on {records[0]['n']} test images, mean ± std over "
+            f"draws; chance is {100 / num_classes:.1f} %.\n\n"
+            + sparse_markdown(records))
+  plot_sweeps(os.path.join(out, "sparse_pixels.png"), {"": records},
+              f"Classifying from few pixels: {title}",
+              chance=100 / num_classes)

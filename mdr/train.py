@@ -1,0 +1,395 @@
+"""Training loop: ``train_and_evaluate(config, workdir)``.
+
+One readable function in sections: mesh, data, model and optimizer, the
+compiled step, checkpoint/resume, the loop, evaluation. The whole step
+(shuffle, augmentation, mask sampling, saliency for alpha, forward, backward,
+update) is one ``jax.jit`` over a device mesh; the train split lives on the
+devices, and the batch of step ``t`` is a pure function of ``(seed, t)``, so a
+resumed run sees exactly the batches an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import signal
+import time
+from typing import Any, Optional
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+import ml_collections
+import numpy as np
+import optax
+
+from mdr import checkpoint as ckpt_lib
+from mdr import config as config_lib
+from mdr import data as data_lib
+from mdr import masks
+from mdr import metrics as metrics_lib
+from mdr import models
+from mdr import saliency as saliency_lib
+
+State = dict[str, Any]
+
+
+class NonFiniteError(RuntimeError):
+  """Training produced a non-finite loss or gradient."""
+
+
+ResumeError = ckpt_lib.ResumeError
+
+
+# ---------------------------------------------------------------------------
+# Small pieces (each pure; the step below composes them).
+# ---------------------------------------------------------------------------
+
+def rng_streams(seed: int) -> dict[str, jax.Array]:
+  """Named random streams split once from the root key."""
+  names = ("init", "data", "augment", "masks", "eval")
+  return dict(zip(names, jax.random.split(jax.random.key(seed), len(names))))
+
+
+def schedule_and_steps(config, num_train: int):
+  """(total_steps, steps_per_epoch, learning-rate schedule)."""
+  batch = config.train.batch_size
+  steps_per_epoch = num_train // batch
+  if steps_per_epoch == 0:
+    raise config_lib.ConfigError(
+        f"config.train.batch_size = {batch} is larger than the train split "
+        f"({num_train} images): use a batch of at most {num_train}")
+  total = config.train.steps or max(
+      1, math.ceil(config.train.epochs * steps_per_epoch))
+  warmup = min(int(config.optim.warmup_epochs * steps_per_epoch), total - 1)
+  peak = config.optim.learning_rate
+  if config.optim.schedule == "cosine" and warmup > 0:
+    sched = optax.warmup_cosine_decay_schedule(0.0, peak, warmup, total,
+                                               end_value=0.0)
+  elif config.optim.schedule == "cosine":
+    sched = optax.cosine_decay_schedule(peak, total)
+  else:
+    sched = optax.join_schedules(
+        [optax.linear_schedule(0.0, peak, max(warmup, 1)),
+         optax.constant_schedule(peak)], [max(warmup, 1)])
+  return total, steps_per_epoch, sched
+
+
+def make_optimizer(config, sched) -> optax.GradientTransformation:
+  decay_mask = lambda params: jax.tree.map(lambda p: p.ndim > 1, params)
+  o = config.optim
+  if o.name == "sgd":
+    return optax.chain(
+        optax.add_decayed_weights(o.weight_decay, mask=decay_mask),
+        optax.sgd(sched, momentum=o.momentum, nesterov=True))
+  return optax.adamw(sched, b1=o.momentum, weight_decay=o.weight_decay,
+                     mask=decay_mask)
+
+
+def augment(key: jax.Array, images: jax.Array) -> jax.Array:
+  """Random crop with 4-pixel zero padding and random horizontal flip."""
+  b, h, w, c = images.shape
+  k_crop, k_flip = jax.random.split(key)
+  padded = jnp.pad(images, ((0, 0), (4, 4), (4, 4), (0, 0)))
+  offsets = jax.random.randint(k_crop, (b, 2), 0, 9)
+  crop = jax.vmap(lambda x, o: jax.lax.dynamic_slice(x, (o[0], o[1], 0),
+                                                     (h, w, c)))
+  images = crop(padded, offsets)
+  flip = jax.random.bernoulli(k_flip, 0.5, (b,))
+  return jnp.where(flip[:, None, None, None], images[:, :, ::-1], images)
+
+
+def mask_training_batch(tc, key, images, labels, saliency_fn, mean):
+  """Masks the batch as ``tc`` (config.train) says; returns images.
+
+  masked: every example; mixed: the first ``round(mixed_share * B)`` (the
+  batch is already in random order). Each masked example draws its attack
+  uniformly from ``tc.mask_types`` and its ratio uniformly in
+  ``[ratio_min, ratio_max]``; unmasked examples get ratio 0 (no pixel).
+  Saliency (for alpha) is of the current parameters in inference mode, on
+  the masked examples only, and is not differentiated through.
+  """
+  b, h, w, _ = images.shape
+  k_type, k_ratio, k_mask, k_fill = jax.random.split(key, 4)
+  n_masked = b if tc.mode == "masked" else int(round(tc.mixed_share * b))
+  ratio = jax.random.uniform(k_ratio, (b,), minval=tc.ratio_min,
+                             maxval=tc.ratio_max)
+  ratio = jnp.where(jnp.arange(b) < n_masked, ratio, 0.0)
+  keys = jax.random.split(k_mask, b)
+  names = list(tc.mask_types)
+  sal = None
+  if any(masks.get(n).needs_saliency for n in names) and n_masked:
+    # Saliency only where a mask may need it: the masked examples.
+    sal = jax.lax.stop_gradient(saliency_fn(images[:n_masked],
+                                            labels[:n_masked]))
+    sal = jnp.pad(sal, ((0, b - n_masked), (0, 0), (0, 0)))
+  per_type = [masks.batch_masks(n, keys, ratio, (h, w), sal) for n in names]
+  chosen = per_type[0]
+  if len(names) > 1:
+    kind = jax.random.randint(k_type, (b,), 0, len(names))
+    for i in range(1, len(names)):
+      chosen = jnp.where(kind[:, None, None] == i, per_type[i], chosen)
+  return masks.apply(images, chosen, tc.fill, mean=mean, key=k_fill)
+
+
+def batch_indices(key, step, steps_per_epoch, num_train, batch):
+  """Example indices of step ``step``: a fresh permutation every epoch."""
+  perm = jax.random.permutation(jax.random.fold_in(key, step //
+                                                   steps_per_epoch), num_train)
+  return jax.lax.dynamic_slice_in_dim(perm, (step % steps_per_epoch) * batch,
+                                      batch)
+
+
+# ---------------------------------------------------------------------------
+# The compiled step.
+# ---------------------------------------------------------------------------
+
+def make_train_step(config, model, tx, sched, streams, steps_per_epoch,
+                    num_train, mean, batch_sharding):
+  tc = config.train
+
+  def step_fn(state: State, images_u8, labels_all):
+    step = state["step"]
+    idx = batch_indices(streams["data"], step, steps_per_epoch, num_train,
+                        tc.batch_size)
+    images = images_u8[idx].astype(jnp.float32) / 255.0
+    labels = labels_all[idx]
+    images = jax.lax.with_sharding_constraint(images, batch_sharding)
+    labels = jax.lax.with_sharding_constraint(labels, batch_sharding)
+    if tc.augment:
+      images = augment(jax.random.fold_in(streams["augment"], step), images)
+    variables = {"params": state["params"], "batch_stats": state["batch_stats"]}
+    if tc.mode != "clean":
+      logits_fn = lambda x: model.apply(variables, x, train=False)
+      saliency_fn = functools.partial(saliency_lib.input_gradient, logits_fn)
+      images = mask_training_batch(tc, jax.random.fold_in(streams["masks"],
+                                                          step),
+                                   images, labels, saliency_fn, mean)
+
+    def loss_fn(params):
+      logits, new_vars = model.apply(
+          {"params": params, "batch_stats": state["batch_stats"]}, images,
+          train=True, mutable=["batch_stats"])
+      targets = optax.smooth_labels(
+          jax.nn.one_hot(labels, logits.shape[-1]), tc.label_smoothing)
+      loss = optax.softmax_cross_entropy(logits, targets).mean()
+      return loss, (logits, new_vars["batch_stats"])
+
+    (loss, (logits, batch_stats)), grads = jax.value_and_grad(
+        loss_fn, has_aux=True)(state["params"])
+    updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
+    params = optax.apply_updates(state["params"], updates)
+    l2_grads = optax.global_norm(grads)
+    finite = jnp.isfinite(loss) & jnp.isfinite(l2_grads)
+    # A non-finite step changes nothing but the record of the first bad step;
+    # the loop stops at its next check and never checkpoints a bad state.
+    keep = lambda new, old: jax.tree.map(
+        lambda n, o: jnp.where(finite, n, o), new, old)
+    new_state = dict(
+        step=step + 1,
+        params=keep(params, state["params"]),
+        batch_stats=keep(batch_stats, state["batch_stats"]),
+        opt_state=keep(opt_state, state["opt_state"]),
+        bad_step=jnp.where((state["bad_step"] < 0) & ~finite, step,
+                           state["bad_step"]),
+    )
+    metrics = dict(
+        loss=loss,
+        accuracy=jnp.mean(jnp.argmax(logits, -1) == labels) * 100,
+        learning_rate=sched(step),
+        l2_grads=l2_grads,
+        l2_params=optax.global_norm(params),
+    )
+    return new_state, metrics
+
+  return step_fn
+
+
+def init_state(model, tx, key, image_shape) -> State:
+  variables = model.init(key, jnp.zeros((1,) + tuple(image_shape)),
+                         train=False)
+  return dict(step=jnp.int32(0), params=variables["params"],
+              batch_stats=variables["batch_stats"],
+              opt_state=tx.init(variables["params"]), bad_step=jnp.int32(-1))
+
+
+def build_model(config, dataset):
+  return models.get(config.model.name, dataset.num_classes,
+                    dtype=config.model.dtype, mean=tuple(dataset.mean),
+                    std=tuple(dataset.std))
+
+
+def make_mesh():
+  """A 1-D data-parallel mesh over all devices (all processes).
+
+  Auto axes: shardings are constraints that XLA propagates (GSPMD), so the
+  same step runs on 1 CPU, 8 simulated devices, a GPU or a TPU slice.
+  """
+  return jax.make_mesh((jax.device_count(),), ("data",),
+                       axis_types=(jax.sharding.AxisType.Auto,))
+
+
+def to_global(x, sharding):
+  """A global array from the same host data on every process."""
+  x = np.asarray(x)
+  return jax.make_array_from_process_local_data(sharding, x, x.shape)
+
+
+# ---------------------------------------------------------------------------
+# The loop.
+# ---------------------------------------------------------------------------
+
+class _Preempted:
+  """Records SIGTERM (how preemption notices arrive) for the loop to act on."""
+
+  def __init__(self):
+    self.flag = False
+    self._old = None
+
+  def __enter__(self):
+    if threading_is_main():
+      self._old = signal.signal(signal.SIGTERM, self._handle)
+    return self
+
+  def _handle(self, signum, frame):  # pylint: disable=unused-argument
+    logging.warning("SIGTERM received: saving a checkpoint and exiting")
+    self.flag = True
+
+  def __exit__(self, *exc):
+    if self._old is not None:
+      signal.signal(signal.SIGTERM, self._old)
+
+
+def threading_is_main() -> bool:
+  import threading  # pylint: disable=g-import-not-at-top
+  return threading.current_thread() is threading.main_thread()
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       dataset: Optional[data_lib.Dataset] = None) -> dict:
+  """Trains (resuming from ``workdir`` if it holds a run), then evaluates.
+
+  Returns the final training metrics and the path of the eval files.
+  """
+  # --- Config, workdir, mesh.
+  mesh = make_mesh()
+  config_lib.validate(config, jax.device_count())
+  os.makedirs(workdir, exist_ok=True)
+  ckpt_lib.check_or_write_config(workdir, config)
+  replicated = NamedSharding(mesh, P())
+  batch_sharding = NamedSharding(mesh, P("data"))
+  streams = rng_streams(config.seed)
+
+  # --- Data: the train split lives on the devices as uint8.
+  dataset = dataset or data_lib.load(config.data)
+  num_train = len(dataset.train.labels)
+  images_u8 = to_global(dataset.train.images, replicated)
+  labels_all = to_global(dataset.train.labels.astype(np.int32), replicated)
+
+  # --- Model, optimizer, state.
+  total_steps, steps_per_epoch, sched = schedule_and_steps(config, num_train)
+  model = build_model(config, dataset)
+  tx = make_optimizer(config, sched)
+  state = jax.jit(functools.partial(init_state, model, tx,
+                                    image_shape=dataset.image_shape),
+                  out_shardings=replicated)(streams["init"])
+
+  # --- Checkpoints: resume from the latest good one.
+  manager = ckpt_lib.manager(workdir, config)
+  state = ckpt_lib.restore_latest(manager, state)
+  start = int(jax.device_get(state["step"]))
+  logging.info("%s: %d train images, %d steps/epoch, %d steps (%s from step "
+               "%d), %d device(s)", config.model.name, num_train,
+               steps_per_epoch, total_steps,
+               "resuming" if start else "starting", start, jax.device_count())
+
+  # --- The compiled step.
+  step_fn = make_train_step(config, model, tx, sched, streams, steps_per_epoch,
+                            num_train, jnp.asarray(dataset.mean), batch_sharding)
+  train_step = jax.jit(step_fn, in_shardings=(replicated, replicated,
+                                              replicated),
+                       out_shardings=(replicated, replicated),
+                       donate_argnums=(0,))
+
+  # --- Loop.
+  writer = metrics_lib.MetricWriter(workdir)
+  progress = metrics_lib.Progress(total_steps, start)
+  pending = []
+  last = {}
+  t0 = time.perf_counter()
+  with _Preempted() as preempted:
+    for step in range(start, total_steps):
+      state, metrics = train_step(state, images_u8, labels_all)
+      pending.append(metrics)
+      done = step + 1
+      at_log = done % config.log_every_steps == 0 or done == total_steps
+      at_ckpt = done % config.checkpoint_every_steps == 0 or \
+          done == total_steps or preempted.flag
+      if at_log or at_ckpt:
+        bad = int(jax.device_get(state["bad_step"]))
+        if bad >= 0:
+          manager.wait_until_finished()
+          raise NonFiniteError(
+              f"non-finite loss or gradient at step {bad} (learning rate "
+              f"{float(sched(bad)):.3g}); the last good checkpoint is step "
+              f"{manager.latest_step()} in {workdir}/checkpoints. Lower "
+              f"config.optim.learning_rate or check the data.")
+      if at_log:
+        host = jax.device_get(pending)
+        last = {k: float(np.mean([m[k] for m in host])) for k in host[0]}
+        pending = []
+        writer.write(done, last)
+        progress.report(done, {k: last[k] for k in ("loss", "accuracy")})
+      if at_ckpt:
+        ckpt_lib.save(manager, done, state)
+      if preempted.flag:
+        manager.wait_until_finished()
+        writer.close()
+        logging.warning("stopped at step %d after SIGTERM; rerun the same "
+                        "command to resume", done)
+        return dict(preempted=True, step=done, **last)
+  manager.wait_until_finished()
+  writer.close()
+  train_seconds = time.perf_counter() - t0
+
+  # --- Evaluation.
+  from mdr import evaluate  # pylint: disable=g-import-not-at-top
+  variables = {"params": state["params"], "batch_stats": state["batch_stats"]}
+  eval_dir = evaluate.evaluate(config, workdir, model, variables, dataset,
+                               mesh)
+  return dict(step=total_steps, train_seconds=train_seconds,
+              eval_dir=eval_dir, **last)
+
+
+def evaluate_only(config: ml_collections.ConfigDict, workdir: str,
+                  dataset: Optional[data_lib.Dataset] = None) -> dict:
+  """Evaluates the latest checkpoint in ``workdir`` (``--mode=eval``)."""
+  mesh = make_mesh()
+  config_lib.validate(config, jax.device_count())
+  ckpt_lib.check_or_write_config(workdir, config)
+  dataset = dataset or data_lib.load(config.data)
+  total_steps, _, sched = schedule_and_steps(config,
+                                             len(dataset.train.labels))
+  model = build_model(config, dataset)
+  tx = make_optimizer(config, sched)
+  replicated = NamedSharding(mesh, P())
+  state = jax.jit(functools.partial(init_state, model, tx,
+                                    image_shape=dataset.image_shape),
+                  out_shardings=replicated)(rng_streams(config.seed)["init"])
+  manager = ckpt_lib.manager(workdir, config)
+  if manager.latest_step() is None:
+    raise ResumeError(f"no checkpoint in {workdir}/checkpoints to evaluate: "
+                      f"train first (--mode=train)")
+  state = ckpt_lib.restore_latest(manager, state)
+  step = int(jax.device_get(state["step"]))
+  if step < total_steps:
+    logging.warning("evaluating step %d of %d (training is not finished)",
+                    step, total_steps)
+  from mdr import evaluate  # pylint: disable=g-import-not-at-top
+  variables = {"params": state["params"], "batch_stats": state["batch_stats"]}
+  return dict(step=step, eval_dir=evaluate.evaluate(
+      config, workdir, model, variables, dataset, mesh))

@@ -1,0 +1,43 @@
+"""Shared test helpers: a tiny config on the embedded synthetic data."""
+
+import os
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+
+def tiny_config(**overrides):
+  """configs/demo.py shrunk to seconds: resnet_tiny, 8 steps, 2 ratios."""
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  spec = importlib.util.spec_from_file_location(
+      "demo_config", os.path.join(REPO, "configs", "demo.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  c = module.get_config()
+  c.model.name = "resnet_tiny"
+  c.data.synthetic_train = 256
+  c.data.synthetic_test = 96
+  c.train.batch_size = 32
+  c.train.steps = 8
+  c.log_every_steps = 4
+  c.checkpoint_every_steps = 4
+  c.eval.ratios = [0.0, 0.1]
+  c.eval.sparse_ratios = [0.0, 0.5, 0.9]
+  c.eval.draws = 2
+  c.eval.sparse_draws = 2
+  c.eval.batch_size = 48
+  for key, value in overrides.items():
+    target = c
+    *path, last = key.split(".")
+    for p in path:
+      target = target[p]
+    target[last] = value
+  return c
+
+
+@pytest.fixture
+def tiny():
+  return tiny_config
