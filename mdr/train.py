@@ -183,7 +183,7 @@ def make_train_step(config, model, tx, sched, streams, steps_per_epoch,
         loss_fn, has_aux=True)(state["params"])
     updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
     params = optax.apply_updates(state["params"], updates)
-    l2_grads = optax.global_norm(grads)
+    l2_grads = optax.tree.norm(grads)
     finite = jnp.isfinite(loss) & jnp.isfinite(l2_grads)
     # A non-finite step changes nothing but the record of the first bad step;
     # the loop stops at its next check and never checkpoints a bad state.
@@ -202,7 +202,7 @@ def make_train_step(config, model, tx, sched, streams, steps_per_epoch,
         accuracy=jnp.mean(jnp.argmax(logits, -1) == labels) * 100,
         learning_rate=sched(step),
         l2_grads=l2_grads,
-        l2_params=optax.global_norm(params),
+        l2_params=optax.tree.norm(params),
     )
     return new_state, metrics
 
