@@ -41,12 +41,13 @@ def _checkpoint_dir(workdir: str) -> str:
   return os.path.abspath(os.path.join(workdir, "checkpoints"))
 
 
-def check_or_write_config(workdir: str, config) -> None:
+def check_config(workdir: str, config) -> None:
   """Refuses a workdir whose checkpoints come from a different config."""
   path = os.path.join(workdir, "config.json")
   new = json.loads(config.to_json_best_effort())
-  has_ckpt = os.path.isdir(_checkpoint_dir(workdir)) and any(
-      n.isdigit() for n in os.listdir(_checkpoint_dir(workdir)))
+  ckpt_dir = _checkpoint_dir(workdir)
+  has_ckpt = os.path.isdir(ckpt_dir) and any(
+      n.isdigit() for n in os.listdir(ckpt_dir))
   if has_ckpt and os.path.exists(path):
     with open(path) as f:
       old = json.load(f)
@@ -59,11 +60,17 @@ def check_or_write_config(workdir: str, config) -> None:
           f"workdir {workdir} holds checkpoints of a run with a different "
           f"config ({shown}). Nothing was overwritten: use a new --workdir, "
           f"or the original config to resume.")
+
+
+def write_config(workdir: str, config) -> None:
+  """Writes ``{workdir}/config.json`` atomically (process 0)."""
   if jax.process_index() == 0:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-      json.dump(new, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    os.makedirs(workdir, exist_ok=True)
+    path = os.path.join(workdir, "config.json")
+    with open(path + ".tmp", "w") as f:
+      json.dump(json.loads(config.to_json_best_effort()), f, indent=2,
+                sort_keys=True)
+    os.replace(path + ".tmp", path)
 
 
 def manager(workdir: str, config) -> ocp.CheckpointManager:
@@ -79,27 +86,44 @@ def save(mngr: ocp.CheckpointManager, step: int, state) -> None:
 def restore_latest(mngr: ocp.CheckpointManager, state):
   """The newest checkpoint that restores, else ``state`` if there is none.
 
-  A damaged newest checkpoint is skipped with a warning naming its step; if
-  checkpoints exist but none restores, this raises instead of silently
-  starting over from step 0.
+  A damaged checkpoint is skipped with a warning naming its step and moved
+  aside to ``checkpoints/damaged_step_<N>`` (kept for inspection, and so the
+  retrained step can be saved again). If checkpoints exist but none
+  restores, this raises instead of silently starting over from step 0.
   """
   steps = sorted(mngr.all_steps(), reverse=True)
   if not steps:
     return state
   abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
-  errors = []
+  damaged = []
   for step in steps:
     try:
       restored = mngr.restore(step, args=ocp.args.StandardRestore(abstract))
-      if errors:
-        logging.warning("resuming from step %d; skipped damaged checkpoint(s): "
-                        "%s", step, "; ".join(errors))
-      return restored
     except Exception as e:  # pylint: disable=broad-except
       logging.warning("checkpoint at step %d is damaged (%s: %s)", step,
                       type(e).__name__, str(e).splitlines()[0][:200])
-      errors.append(f"step {step}")
+      damaged.append(step)
+      continue
+    if damaged:
+      _move_aside(mngr, damaged)
+      logging.warning("resuming from step %d; skipped damaged checkpoint(s) "
+                      "at step(s) %s, moved to %s/damaged_step_<N>", step,
+                      damaged, mngr.directory)
+    return restored
   raise ResumeError(
       f"no checkpoint in {mngr.directory} could be restored (tried steps "
       f"{steps}); refusing to start over from step 0 on top of them. Move "
       f"them away or use a new --workdir.")
+
+
+def _move_aside(mngr: ocp.CheckpointManager, steps) -> None:
+  if jax.process_index() == 0:
+    for step in steps:
+      src = os.path.join(str(mngr.directory), str(step))
+      dst = os.path.join(str(mngr.directory), f"damaged_step_{step}")
+      n = 1
+      while os.path.exists(dst):
+        n += 1
+        dst = os.path.join(str(mngr.directory), f"damaged_step_{step}_{n}")
+      os.rename(src, dst)
+  mngr.reload()

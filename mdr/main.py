@@ -76,11 +76,42 @@ class _QuietLibraries(std_logging.Filter):
     return record.levelno >= std_logging.WARNING or not noisy
 
 
+def _short(text: str) -> str:
+  """A flag error as one line: a traceback inside it keeps its last line."""
+  lines = [l.strip() for l in text.splitlines() if l.strip()]
+  if any(l.startswith("Traceback") for l in lines):
+    return f"{lines[0]} {lines[-1]}"
+  return " ".join(lines)
+
+
+def _parse_flags(argv):
+  """absl flag parsing with one-line errors instead of tracebacks."""
+  try:
+    rest = flags.FLAGS(argv)
+    _CONFIG.value.get("seed")  # a config file that failed to load raises
+    return rest
+  except flags.Error as e:
+    sys.exit(f"error: {_short(str(e))}\nPass --helpfull to list the flags.")
+  except OSError:
+    path = flags.FLAGS["config"].config_filename
+    why = ("no such file" if not os.path.exists(path.split(":")[0]) else
+           "it failed to import; run python on it to see why")
+    sys.exit(f"error: cannot load config file {path!r}: {why}. Configs are "
+             f"configs/<name>.py files with get_config(); e.g. "
+             f"configs/demo.py.")
+  except (KeyError, AttributeError, TypeError, ValueError) as e:
+    text = e.args[0] if e.args and isinstance(e.args[0], str) else str(e)
+    overrides = [a for a in argv[1:] if a.startswith("--config")]
+    sys.exit(f"error: bad config {' '.join(overrides)}: "
+             f"{' '.join(text.split())}. Config fields are listed in "
+             f"mdr/config.py.")
+
+
 def run():
   flags.mark_flag_as_required("config")
   logging.set_verbosity(logging.INFO)
   logging.get_absl_handler().addFilter(_QuietLibraries())
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)
 
 
 if __name__ == "__main__":

@@ -278,14 +278,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   # --- Config, workdir, mesh.
   mesh = make_mesh()
   config_lib.validate(config, jax.device_count())
-  os.makedirs(workdir, exist_ok=True)
-  ckpt_lib.check_or_write_config(workdir, config)
+  ckpt_lib.check_config(workdir, config)
   replicated = NamedSharding(mesh, P())
   batch_sharding = NamedSharding(mesh, P("data"))
   streams = rng_streams(config.seed)
 
   # --- Data: the train split lives on the devices as uint8.
   dataset = dataset or data_lib.load(config.data)
+  ckpt_lib.write_config(workdir, config)  # only once config and data are good
   num_train = len(dataset.train.labels)
   images_u8 = to_global(dataset.train.images, replicated)
   labels_all = to_global(dataset.train.labels.astype(np.int32), replicated)
@@ -370,7 +370,7 @@ def evaluate_only(config: ml_collections.ConfigDict, workdir: str,
   """Evaluates the latest checkpoint in ``workdir`` (``--mode=eval``)."""
   mesh = make_mesh()
   config_lib.validate(config, jax.device_count())
-  ckpt_lib.check_or_write_config(workdir, config)
+  ckpt_lib.check_config(workdir, config)
   dataset = dataset or data_lib.load(config.data)
   total_steps, _, sched = schedule_and_steps(config,
                                              len(dataset.train.labels))
@@ -380,10 +380,12 @@ def evaluate_only(config: ml_collections.ConfigDict, workdir: str,
   state = jax.jit(functools.partial(init_state, model, tx,
                                     image_shape=dataset.image_shape),
                   out_shardings=replicated)(rng_streams(config.seed)["init"])
+  ckpt_dir = os.path.join(workdir, "checkpoints")
+  if not os.path.isdir(ckpt_dir) or not any(n.isdigit()
+                                            for n in os.listdir(ckpt_dir)):
+    raise ResumeError(f"no checkpoint in {ckpt_dir} to evaluate: train "
+                      f"first (--mode=train)")
   manager = ckpt_lib.manager(workdir, config)
-  if manager.latest_step() is None:
-    raise ResumeError(f"no checkpoint in {workdir}/checkpoints to evaluate: "
-                      f"train first (--mode=train)")
   state = ckpt_lib.restore_latest(manager, state)
   step = int(jax.device_get(state["step"]))
   if step < total_steps:

@@ -14,6 +14,8 @@ from PIL import Image
 import pytest
 
 from mdr import data
+from mdr.data import folder
+from mdr.data import tfds_source
 
 CIFAR_ZIP = Path(__file__).resolve().parents[2] / "shared/data/cifar10-jpeg.zip"
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog",
@@ -125,9 +127,9 @@ def test_image_folder_arrays_labels_and_stats(tmp_path):
 def test_image_folder_logs_conversions_and_skips_once(tmp_path, monkeypatch):
   _make_tree(tmp_path)
   infos, warnings = [], []
-  monkeypatch.setattr(data.logging, "info",
+  monkeypatch.setattr(folder.logging, "info",
                       lambda *a: infos.append(a[0] % a[1:]))
-  monkeypatch.setattr(data.logging, "warning",
+  monkeypatch.setattr(folder.logging, "warning",
                       lambda *a: warnings.append(a[0] % a[1:]))
   data.image_folder(str(tmp_path))
   converted = [m for m in infos if "Converted" in m]
@@ -281,7 +283,7 @@ def test_zip_bomb_ratio_guard(tmp_path):
 def test_zip_total_size_guard(tmp_path, monkeypatch):
   _make_tree(tmp_path / "tree")
   path = _zip(tmp_path / "tree", tmp_path / "big.zip")
-  monkeypatch.setattr(data, "MAX_ZIP_BYTES", 1000)
+  monkeypatch.setattr(folder, "MAX_ZIP_BYTES", 1000)
   _raises(path, path, "GiB limit")
 
 
@@ -415,7 +417,7 @@ def _fake_tfds(monkeypatch, builder):
   fake = types.SimpleNamespace(
       builder=make_builder,
       download=types.SimpleNamespace(DownloadConfig=lambda **kw: kw))
-  monkeypatch.setattr(data, "_import_tfds", lambda: fake)
+  monkeypatch.setattr(tfds_source, "_import_tfds", lambda: fake)
   return calls
 
 
@@ -431,8 +433,8 @@ def test_tfds_download_network_error(monkeypatch):
       "HTTPSConnectionPool(host='www.cs.toronto.edu'): Max retries exceeded")
   builder = _FakeBuilder(prepared=False, error=error)
   calls = _fake_tfds(monkeypatch, builder)
-  monkeypatch.setattr(data, "_probe_network", lambda hosts: None)
-  monkeypatch.setattr(data, "_tensorflow_available", lambda: True)
+  monkeypatch.setattr(tfds_source, "_probe_network", lambda hosts: None)
+  monkeypatch.setattr(tfds_source, "_tensorflow_available", lambda: True)
   start = time.perf_counter()
   message = _raises(_config(name="cifar10", tfds_data_dir="/tmp/tf"),
                     "'cifar10' could not be downloaded", "ConnectionError",
@@ -446,9 +448,9 @@ def test_tfds_download_network_error(monkeypatch):
 def test_tfds_unreachable_host_fails_before_download(monkeypatch):
   builder = _FakeBuilder(prepared=False, error=AssertionError("no download"))
   _fake_tfds(monkeypatch, builder)
-  monkeypatch.setattr(data, "_probe_network",
+  monkeypatch.setattr(tfds_source, "_probe_network",
                       lambda hosts: "cannot reach example.org:443 (gaierror)")
-  monkeypatch.setattr(data, "_tensorflow_available", lambda: False)
+  monkeypatch.setattr(tfds_source, "_tensorflow_available", lambda: False)
   message = _raises(_config(name="cifar100"), "'cifar100' is not prepared",
                     "could not be downloaded", "example.org",
                     "TensorFlow is not installed")
@@ -463,11 +465,11 @@ def test_probe_network_on_local_ports(monkeypatch):
     server.bind(("127.0.0.1", 0))
     server.listen(1)
     closed.bind(("127.0.0.1", 0))  # bound, not listening: refused at once
-    assert data._probe_network(["127.0.0.1"], timeout=2,
-                               port=server.getsockname()[1]) is None
+    assert tfds_source._probe_network(["127.0.0.1"], timeout=2,
+                                      port=server.getsockname()[1]) is None
     start = time.perf_counter()
     port = closed.getsockname()[1]
-    reason = data._probe_network(["127.0.0.1"], timeout=2, port=port)
+    reason = tfds_source._probe_network(["127.0.0.1"], timeout=2, port=port)
     assert time.perf_counter() - start < 2
     assert f"cannot reach 127.0.0.1:{port}" in reason
     assert "ConnectionRefusedError" in reason
@@ -508,7 +510,7 @@ def test_tfds_unknown_name():
 
 def test_tfds_cifar10_offline_real(tmp_path):
   pytest.importorskip("tensorflow_datasets")
-  if data._tensorflow_available():
+  if tfds_source._tensorflow_available():
     pytest.skip("TensorFlow installed: this could start a real download")
   start = time.perf_counter()
   message = _raises(_config(name="cifar10", tfds_data_dir=str(tmp_path)),
