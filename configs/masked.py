@@ -20,5 +20,5 @@ from mdr import config as config_lib
 def get_config(arg=None):
   config = config_lib.get_config(arg)
   config.train.mode = "masked"          # every training image is masked
-  config.train.mask_types = ["gamma"]   # random scattered pixels
+  config.train.mask_types = ("gamma",)   # random scattered pixels
   return config

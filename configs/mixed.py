@@ -19,5 +19,5 @@ def get_config(arg=None):
   config = config_lib.get_config(arg)
   config.train.mode = "mixed"                         # clean + masked
   config.train.mixed_share = 0.5                      # half of each batch masked
-  config.train.mask_types = ["alpha", "beta", "gamma"]
+  config.train.mask_types = ("alpha", "beta", "gamma")
   return config

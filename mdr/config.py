@@ -23,7 +23,11 @@ class ConfigError(ValueError):
 
 
 def base_config() -> ml_collections.ConfigDict:
-  """Every field, with its default (CIFAR-10, ResNet-18, mixed training)."""
+  """Every field, with its default (CIFAR-10, ResNet-18, mixed training).
+
+  Sequences are tuples so that they can be overridden on the command line:
+  ``--config.eval.ratios='(0.0, 0.1)'``.
+  """
   c = ml_collections.ConfigDict()
   c.seed = 0                      # root of every random stream (init, data, masks, eval)
 
@@ -44,7 +48,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.train = ml_collections.ConfigDict()
   c.train.mode = "mixed"          # clean | masked (every image masked) | mixed (a share masked)
   c.train.mixed_share = 0.5       # mixed: share of each batch that is masked
-  c.train.mask_types = ["alpha", "beta", "gamma"]  # drawn uniformly per masked example
+  c.train.mask_types = ("alpha", "beta", "gamma")  # drawn uniformly per masked example
   c.train.ratio_min = 0.0         # masked examples hide a ratio uniform in [ratio_min, ratio_max]
   c.train.ratio_max = 0.2
   c.train.fill = "zero"           # how hidden pixels are filled: zero | mean | noise
@@ -67,10 +71,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.keep_checkpoints = 3
 
   c.eval = ml_collections.ConfigDict()
-  c.eval.attacks = ["alpha", "beta", "gamma", "alpha_pixels"]
-  c.eval.ratios = [0.0, 0.02, 0.05, 0.1, 0.15, 0.2]
+  c.eval.attacks = ("alpha", "beta", "gamma", "alpha_pixels")
+  c.eval.ratios = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2)
   c.eval.draws = 3                # random attacks: mean and std over this many draws
-  c.eval.sparse_ratios = [0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 0.97, 0.99]
+  c.eval.sparse_ratios = (0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 0.97, 0.99)
   c.eval.sparse_draws = 2         # draws for the sparse-pixel (gamma) curve
   c.eval.batch_size = 500         # eval batch (global)
   c.eval.fill = "zero"            # fill of hidden pixels at evaluation

@@ -24,8 +24,8 @@ def tiny_config(**overrides):
   c.train.steps = 8
   c.log_every_steps = 4
   c.checkpoint_every_steps = 4
-  c.eval.ratios = [0.0, 0.1]
-  c.eval.sparse_ratios = [0.0, 0.5, 0.9]
+  c.eval.ratios = (0.0, 0.1)
+  c.eval.sparse_ratios = (0.0, 0.5, 0.9)
   c.eval.draws = 2
   c.eval.sparse_draws = 2
   c.eval.batch_size = 48

@@ -114,7 +114,7 @@ import jax
 from conftest import tiny_config
 from mdr import train
 assert jax.device_count() == 8, jax.devices()
-r = train.train_and_evaluate(tiny_config(**{{"eval.attacks": ["gamma"]}}),
+r = train.train_and_evaluate(tiny_config(**{{"eval.attacks": ("gamma",)}}),
                              {workdir!r})
 print("RESULT", json.dumps({{k: r[k] for k in ("loss", "accuracy",
                                                  "l2_params")}}))
