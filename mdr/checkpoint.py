@@ -20,7 +20,7 @@ from mdr import config as config_lib
 # Fields that may change between a run and its resumption: they do not change
 # the trained parameters.
 _FREE_FIELDS = ("eval.", "log_every_steps", "checkpoint_every_steps",
-                "keep_checkpoints", "data.path", "data.tfds_data_dir")
+                "keep_checkpoints", "data.tfds_data_dir")
 
 
 class ResumeError(RuntimeError):

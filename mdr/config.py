@@ -148,6 +148,10 @@ def validate(c: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     if value % num_devices:
       _fail(field, value, f"a multiple of the device count ({num_devices}); "
             f"e.g. {max(1, value // num_devices) * num_devices}")
+  for field, value in (("train.epochs", c.train.epochs),
+                       ("optim.warmup_epochs", c.optim.warmup_epochs)):
+    if not math.isfinite(value) or value < 0:
+      _fail(field, value, "a finite number >= 0")
   if c.train.steps < 0 or c.train.epochs < 0 or (
       c.train.steps == 0 and c.train.epochs <= 0):
     _fail("train.steps/epochs", (c.train.steps, c.train.epochs),

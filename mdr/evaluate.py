@@ -3,7 +3,7 @@
 For each attack and ratio: top-1 accuracy on the whole test split. alpha and
 alpha_pixels use the evaluated model's own saliency for the true label;
 random attacks (beta, gamma) are drawn ``config.eval.draws`` times and report
-mean and std over draws. Each example's mask key is derived from (seed, draw,
+mean and sample standard deviation (ddof=1) over draws. Each example's mask key is derived from (seed, draw,
 example index), so results do not depend on the batch size or device count.
 
 Writes ``{workdir}/eval/``: ``mask_sweep.{json,md,png}`` and
@@ -60,8 +60,11 @@ def make_correct_fn(model, attack: str, fill: str, mean, batch_sharding):
       dkey = jax.random.fold_in(key, draw)
       keys = jax.vmap(lambda i: jax.random.fold_in(dkey, i))(idx)
       m = masks.batch_masks(attack, keys, ratio, (h, w), sal)
-      x = masks.apply(images, m, fill, mean=mean,
-                      key=jax.random.fold_in(dkey, -1 - start))
+      if fill == "noise":  # per-example noise: independent of the batching
+        x = jax.vmap(lambda img, mm, k: masks.apply(
+            img, mm, fill, key=jax.random.fold_in(k, 1)))(images, m, keys)
+      else:
+        x = masks.apply(images, m, fill, mean=mean)
       pred = jnp.argmax(logits_fn(x), -1)
       return jnp.sum((pred == labels) & valid)
 
@@ -112,7 +115,8 @@ def evaluate(config, workdir, model, variables, dataset, mesh) -> str:
     return [dict(attack=attack, ratio=float(r),
                  hidden_pixels=hidden_pixels(attack, r, h, w),
                  accuracy=float(acc[:, i].mean()),
-                 std=float(acc[:, i].std()), n=n)
+                 std=float(acc[:, i].std(ddof=1)) if len(acc) > 1 else 0.0,
+                 n=n)
             for i, r in enumerate(ratios)]
 
   records = []

@@ -27,9 +27,10 @@ _WORKDIR = flags.DEFINE_string(
 _MODE = flags.DEFINE_enum("mode", "train", ["train", "eval"],
                           "train (then evaluate) or eval only.")
 _COORDINATOR = flags.DEFINE_string(
-    "coordinator", "", "host:port of process 0, for multi-process runs "
-    "(with --num_processes and --process_id); empty: single process, or "
-    "auto-detected on Cloud TPU / SLURM by jax.distributed.")
+    "coordinator", "", "Multi-process runs: host:port of process 0 (with "
+    "--num_processes and --process_id), or 'auto' to let "
+    "jax.distributed.initialize() detect Cloud TPU / SLURM / Open MPI. "
+    "Empty: one process.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", 1, "Processes.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", 0, "This process's index.")
 
@@ -44,7 +45,9 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   import jax  # pylint: disable=g-import-not-at-top
-  if _COORDINATOR.value:
+  if _COORDINATOR.value == "auto":  # Cloud TPU, SLURM, Open MPI
+    jax.distributed.initialize()
+  elif _COORDINATOR.value:
     jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value,
                                _PROCESS_ID.value)
   from mdr import config as config_lib  # pylint: disable=g-import-not-at-top

@@ -61,8 +61,9 @@ def check_ratio(ratio, name: str = "ratio"):
   if not _is_concrete(ratio):
     return ratio
   arr = np.asarray(ratio)
-  if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
+  if arr.dtype == bool or not jnp.issubdtype(arr.dtype, jnp.number):
     raise ValueError(f"{name} must be a number in [0, 1], got {ratio!r}")
+  arr = arr.astype(np.float64)
   bad = np.isnan(arr) | (arr < 0) | (arr > 1)
   if np.any(bad):
     shown = arr[bad].ravel()[:5].tolist()
@@ -206,7 +207,8 @@ def _descending_keys(x: jax.Array) -> jax.Array:
   sign = bits >> 31
   # Ascending-sortable: flip all bits of negatives, flip the sign bit of others.
   ascending = jnp.where(sign == 1, ~bits, bits | jnp.uint32(0x80000000))
-  ascending = jnp.where(x == 0, jnp.uint32(0x80000000), ascending)  # -0 == +0
+  # -0.0 and +0.0 are equal (compared on bits: CPUs may flush subnormals).
+  ascending = jnp.where((bits << 1) == 0, jnp.uint32(0x80000000), ascending)
   return ~ascending
 
 
@@ -292,10 +294,14 @@ def window_sums(saliency: jax.Array, s) -> jax.Array:
   Entry ``(y, x)`` is the sum of the window with top-left corner ``(y, x)``;
   windows that do not fit inside the image are ``-inf``. ``s`` may be traced.
   Computed from a summed-area table (float32): equal to direct sums up to
-  float32 rounding.
+  float32 rounding. NaN saliency counts as 0; +-inf is clipped to a large
+  finite value.
   """
   saliency = _check_saliency(saliency)
   height, width = saliency.shape
+  # NaN counts as 0 and +-inf as a value no window sum can overflow past.
+  big = float(np.finfo(np.float32).max) / (4 * height * width)
+  saliency = jnp.clip(jnp.nan_to_num(saliency, nan=0.0), -big, big)
   # Subtracting a constant shifts every window sum equally (same argmax) and
   # reduces cancellation in the table; the rounded mean keeps integers exact.
   saliency = saliency - jnp.round(jnp.mean(saliency))
@@ -315,8 +321,10 @@ def window_sums(saliency: jax.Array, s) -> jax.Array:
 def salient_square(saliency: jax.Array, ratio) -> jax.Array:
   """alpha: hide the ``s x s`` square with the largest summed saliency.
 
-  ``s = side(ratio, H, W)``; the square lies fully inside the image. Among
-  equal sums the first window in row-major order of its top-left corner wins.
+  ``s = side(ratio, H, W)``; the square lies fully inside the image. Window
+  sums are exact for integer-valued saliency (up to 2**24) and otherwise
+  equal to direct sums up to float32 rounding; among equal sums the first
+  window in row-major order of its top-left corner wins.
 
   Args:
     saliency: non-negative ``[H, W]`` array (e.g. from

@@ -25,12 +25,23 @@ class MetricWriter:
   Only process 0 writes; on other processes every call is a no-op.
   """
 
-  def __init__(self, workdir: str, filename: str = "metrics.jsonl"):
+  def __init__(self, workdir: str, filename: str = "metrics.jsonl",
+               resume_step: Optional[int] = None):
+    """``resume_step``: drop JSON records logged after it (a resumed run
+    logs those steps again)."""
     self._active = jax.process_index() == 0
     self._tb = None
     self._jsonl = None
     if self._active:
       os.makedirs(workdir, exist_ok=True)
+      path = os.path.join(workdir, filename)
+      if resume_step is not None and os.path.exists(path):
+        with open(path) as f:
+          keep = [l for l in f if l.strip() and
+                  json.loads(l).get("step", 0) <= resume_step]
+        with open(path + ".tmp", "w") as f:
+          f.writelines(keep)
+        os.replace(path + ".tmp", path)
       from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
       self._tb = SummaryWriter(os.path.join(workdir, "tb"))
       self._jsonl = open(os.path.join(workdir, filename), "a")

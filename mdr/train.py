@@ -72,10 +72,12 @@ def schedule_and_steps(config, num_train: int):
                                                end_value=0.0)
   elif config.optim.schedule == "cosine":
     sched = optax.cosine_decay_schedule(peak, total)
-  else:
+  elif warmup > 0:
     sched = optax.join_schedules(
-        [optax.linear_schedule(0.0, peak, max(warmup, 1)),
-         optax.constant_schedule(peak)], [max(warmup, 1)])
+        [optax.linear_schedule(0.0, peak, warmup),
+         optax.constant_schedule(peak)], [warmup])
+  else:
+    sched = optax.constant_schedule(peak)
   return total, steps_per_epoch, sched
 
 
@@ -116,6 +118,8 @@ def mask_training_batch(tc, key, images, labels, saliency_fn, mean):
   b, h, w, _ = images.shape
   k_type, k_ratio, k_mask, k_fill = jax.random.split(key, 4)
   n_masked = b if tc.mode == "masked" else int(round(tc.mixed_share * b))
+  if n_masked == 0:  # e.g. mixed_share * batch_size rounds to 0
+    return images
   ratio = jax.random.uniform(k_ratio, (b,), minval=tc.ratio_min,
                              maxval=tc.ratio_max)
   ratio = jnp.where(jnp.arange(b) < n_masked, ratio, 0.0)
@@ -184,7 +188,10 @@ def make_train_step(config, model, tx, sched, streams, steps_per_epoch,
     updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
     params = optax.apply_updates(state["params"], updates)
     l2_grads = optax.tree.norm(grads)
-    finite = jnp.isfinite(loss) & jnp.isfinite(l2_grads)
+    # Also the new parameters: a finite gradient times a huge learning rate
+    # can still overflow.
+    finite = (jnp.isfinite(loss) & jnp.isfinite(l2_grads) &
+              jnp.isfinite(optax.tree.norm(params)))
     # A non-finite step changes nothing but the record of the first bad step;
     # the loop stops at its next check and never checkpoints a bad state.
     keep = lambda new, old: jax.tree.map(
@@ -259,6 +266,20 @@ class _Preempted:
     logging.warning("SIGTERM received: saving a checkpoint and exiting")
     self.flag = True
 
+  def agreed(self, at_log: bool) -> bool:
+    """Whether all processes stop after this step.
+
+    One process: as soon as its flag is set. Several: the flags are combined
+    at log steps only, so every process stops (and saves) at the same step.
+    """
+    if jax.process_count() == 1:
+      return self.flag
+    if not at_log:
+      return False
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    flags = multihost_utils.process_allgather(np.asarray(self.flag))
+    return bool(np.any(flags))
+
   def __exit__(self, *exc):
     if self._old is not None:
       signal.signal(signal.SIGTERM, self._old)
@@ -285,13 +306,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   # --- Data: the train split lives on the devices as uint8.
   dataset = dataset or data_lib.load(config.data)
-  ckpt_lib.write_config(workdir, config)  # only once config and data are good
   num_train = len(dataset.train.labels)
+  total_steps, steps_per_epoch, sched = schedule_and_steps(config, num_train)
+  ckpt_lib.write_config(workdir, config)  # only once config and data are good
   images_u8 = to_global(dataset.train.images, replicated)
   labels_all = to_global(dataset.train.labels.astype(np.int32), replicated)
 
   # --- Model, optimizer, state.
-  total_steps, steps_per_epoch, sched = schedule_and_steps(config, num_train)
   model = build_model(config, dataset)
   tx = make_optimizer(config, sched)
   state = jax.jit(functools.partial(init_state, model, tx,
@@ -316,7 +337,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        donate_argnums=(0,))
 
   # --- Loop.
-  writer = metrics_lib.MetricWriter(workdir)
+  writer = metrics_lib.MetricWriter(workdir, resume_step=start)
   progress = metrics_lib.Progress(total_steps, start)
   pending = []
   last = {}
@@ -327,8 +348,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       pending.append(metrics)
       done = step + 1
       at_log = done % config.log_every_steps == 0 or done == total_steps
+      stop = preempted.agreed(at_log)
       at_ckpt = done % config.checkpoint_every_steps == 0 or \
-          done == total_steps or preempted.flag
+          done == total_steps or stop
       if at_log or at_ckpt:
         bad = int(jax.device_get(state["bad_step"]))
         if bad >= 0:
@@ -346,7 +368,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         progress.report(done, {k: last[k] for k in ("loss", "accuracy")})
       if at_ckpt:
         ckpt_lib.save(manager, done, state)
-      if preempted.flag:
+      if stop:
         manager.wait_until_finished()
         writer.close()
         logging.warning("stopped at step %d after SIGTERM; rerun the same "
@@ -371,6 +393,11 @@ def evaluate_only(config: ml_collections.ConfigDict, workdir: str,
   mesh = make_mesh()
   config_lib.validate(config, jax.device_count())
   ckpt_lib.check_config(workdir, config)
+  ckpt_dir = os.path.join(workdir, "checkpoints")
+  if not os.path.isdir(ckpt_dir) or not any(n.isdigit()
+                                            for n in os.listdir(ckpt_dir)):
+    raise ResumeError(f"no checkpoint in {ckpt_dir} to evaluate: train "
+                      f"first (--mode=train)")
   dataset = dataset or data_lib.load(config.data)
   total_steps, _, sched = schedule_and_steps(config,
                                              len(dataset.train.labels))
@@ -380,11 +407,6 @@ def evaluate_only(config: ml_collections.ConfigDict, workdir: str,
   state = jax.jit(functools.partial(init_state, model, tx,
                                     image_shape=dataset.image_shape),
                   out_shardings=replicated)(rng_streams(config.seed)["init"])
-  ckpt_dir = os.path.join(workdir, "checkpoints")
-  if not os.path.isdir(ckpt_dir) or not any(n.isdigit()
-                                            for n in os.listdir(ckpt_dir)):
-    raise ResumeError(f"no checkpoint in {ckpt_dir} to evaluate: train "
-                      f"first (--mode=train)")
   manager = ckpt_lib.manager(workdir, config)
   state = ckpt_lib.restore_latest(manager, state)
   step = int(jax.device_get(state["step"]))

@@ -313,3 +313,17 @@ def test_other_errors_name_the_value():
   with pytest.raises(ValueError, match="mean must have 3 values"):
     masks.apply(images, jnp.zeros((2, 8, 8), bool), fill="mean",
                 mean=[0.5, 0.5])
+
+
+def test_saliency_edge_values():
+  # Subnormals are not ties with zero (CPUs may flush them in comparisons).
+  m = masks.salient_pixels(jnp.array([[0, 1e-40, 0, 2e-40]], jnp.float32),
+                           0.25)
+  np.testing.assert_array_equal(m, [[False, False, False, True]])
+  # An infinite pixel wins the salient square; NaN counts as zero.
+  sal = jnp.zeros((8, 8)).at[5, 5].set(jnp.inf).at[1, 1].set(jnp.nan)
+  np.testing.assert_array_equal(np.argwhere(np.asarray(
+      masks.salient_square(sal, 1 / 64))), [[5, 5]])
+  # A concrete bfloat16 ratio is a number like any other.
+  assert int(masks.random_pixels(jax.random.key(0), jnp.bfloat16(0.25),
+                                 (4, 4)).sum()) == 4

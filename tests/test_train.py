@@ -143,3 +143,20 @@ def test_eight_simulated_devices_match_one(tmp_path):
   for a, b in zip(one["sweep"], eight["sweep"]):
     assert a["hidden_pixels"] == b["hidden_pixels"]
     assert abs(a["accuracy"] - b["accuracy"]) <= 100 / 96 + 1e-9
+
+
+def test_mixed_share_rounding_to_zero_masks_nothing():
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  tc = tiny_config(**{"train.mixed_share": 0.001}).train
+  images = jax.random.uniform(jax.random.key(0), (32, 8, 8, 3))
+  out = train.mask_training_batch(tc, jax.random.key(1), images,
+                                  jnp.zeros(32, jnp.int32), None, None)
+  np.testing.assert_array_equal(out, images)
+  tc = tiny_config(**{"train.mode": "masked",
+                      "train.mask_types": ("gamma",)}).train
+  out = train.mask_training_batch(tc, jax.random.key(1), images,
+                                  jnp.zeros(32, jnp.int32), None, None)
+  hidden = np.asarray((out == 0).all(-1)).sum((1, 2))
+  ratio_max = tc.ratio_max
+  assert (hidden <= round(ratio_max * 64)).all() and hidden.max() > 0
