@@ -5,8 +5,8 @@
 
 Runs ``python -m mdr.main`` once uninterrupted (workdir A), then again in
 workdir B where the same command is killed at ``--kills`` random moments
-(uniform over the expected run time, so some land during checkpoint saves and
-some during compilation or evaluation) and rerun each time until it exits 0.
+(uniform over 15-60 % of an uninterrupted run's time: start-up, compilation,
+training steps and the frequent checkpoint saves, every 10 steps) and rerun each time until it exits 0.
 Prints a table of the kills and whether the final eval files and last logged
 metrics of B equal those of A exactly (bitwise on CPU).
 """
@@ -34,10 +34,21 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGS = ["--config", os.path.join(REPO, "configs", "demo.py"),
         "--config.data.synthetic_train=2048", "--config.data.synthetic_test=256",
         "--config.model.name=resnet_tiny", "--config.train.batch_size=64",
-        "--config.train.steps=120", "--config.log_every_steps=10",
+        "--config.train.steps=1200", "--config.log_every_steps=20",
         "--config.checkpoint_every_steps=10",
         "--config.eval.ratios=(0.0,0.1,0.2)",
         "--config.eval.sparse_ratios=(0.0,0.5,0.9)"]
+
+
+TOTAL_STEPS = 1200
+
+
+def latest(workdir):
+  """Newest checkpoint step in workdir (-1 if none)."""
+  d = os.path.join(workdir, "checkpoints")
+  steps = [int(n) for n in os.listdir(d) if n.isdigit()] if os.path.isdir(
+      d) else []
+  return max(steps, default=-1)
 
 
 def command(workdir):
@@ -67,27 +78,31 @@ def main(_):
   print(f"uninterrupted run: {full:.1f} s")
   rng = random.Random(_SEED.value)
   sig = getattr(signal, f"SIG{_SIGNAL.value}")
+  # Kill points: random training steps, each plus a random fraction of a
+  # second, so that some land inside the frequent checkpoint saves.
+  targets = sorted(rng.sample(range(20, TOTAL_STEPS - 20, 10), _KILLS.value))
   rows = []
-  for i in range(_KILLS.value):
-    delay = rng.uniform(0.1, 1.0) * full
+  for i, target in enumerate(targets):
     proc = subprocess.Popen(command(b), cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-      proc.wait(timeout=delay)
-      status = f"finished before the kill (exit {proc.returncode})"
-    except subprocess.TimeoutExpired:
+                            stderr=subprocess.DEVNULL)
+    while proc.poll() is None and latest(b) < target:
+      time.sleep(0.05)
+    jitter = rng.uniform(0.0, 0.3)
+    time.sleep(jitter)
+    at = latest(b)
+    if proc.poll() is None:
       proc.send_signal(sig)
       proc.wait()
       status = f"killed (exit {proc.returncode})"
-    ckpts = sorted(int(n) for n in os.listdir(os.path.join(b, "checkpoints"))
-                   if n.isdigit()) if os.path.isdir(
-                       os.path.join(b, "checkpoints")) else []
-    rows.append((i + 1, delay, status, ckpts))
+    else:
+      status = f"finished before the kill (exit {proc.returncode})"
+    rows.append((i + 1, target, jitter, at, status, latest(b)))
   final = subprocess.run(command(b), cwd=REPO, capture_output=True, text=True)
-  print("| kill | at (s) | outcome | checkpoints after |")
-  print("|---|---:|---|---|")
-  for i, delay, status, ckpts in rows:
-    print(f"| {i} | {delay:.1f} | {status} | {ckpts} |")
+  print("| kill | target step | + jitter (s) | newest checkpoint at kill | "
+        "outcome | newest checkpoint after |")
+  print("|---|---:|---:|---:|---|---:|")
+  for i, target, jitter, at, status, after in rows:
+    print(f"| {i} | {target} | {jitter:.2f} | {at} | {status} | {after} |")
   print(f"final rerun: exit {final.returncode}")
   if final.returncode:
     print(final.stderr[-2000:])
