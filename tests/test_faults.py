@@ -160,3 +160,20 @@ def test_sigterm_saves_and_exits_zero_then_resumes(tmp_path):
   _same_results(ref, cut)
   last = lambda w: _read(os.path.join(w, "metrics.jsonl")).splitlines()[-1]
   assert json.loads(last(cut)) == json.loads(last(ref))
+
+
+def test_half_written_checkpoint_is_ignored(run, tmp_path):
+  """A kill inside a save leaves only Orbax's temporary directory behind."""
+  workdir, result = run
+  copy = str(tmp_path / "copy")
+  shutil.copytree(workdir, copy)
+  shutil.rmtree(os.path.join(copy, "eval"))
+  shutil.rmtree(os.path.join(copy, "checkpoints", "8"))
+  # What a SIGKILL during the step-8 save leaves: an uncommitted temp dir.
+  partial = os.path.join(copy, "checkpoints",
+                         "8.orbax-checkpoint-tmp-1763780000000000")
+  shutil.copytree(os.path.join(workdir, "checkpoints", "8"), partial)
+  _damage(partial, "truncate")
+  again = train.train_and_evaluate(tiny_config(), copy)
+  assert again["loss"] == result["loss"]
+  _same_results(workdir, copy)
