@@ -41,14 +41,18 @@ def _checkpoint_dir(workdir: str) -> str:
   return os.path.abspath(os.path.join(workdir, "checkpoints"))
 
 
+def has_checkpoints(workdir: str) -> bool:
+  """Whether ``{workdir}/checkpoints`` holds at least one committed step."""
+  ckpt_dir = _checkpoint_dir(workdir)
+  return os.path.isdir(ckpt_dir) and any(n.isdigit()
+                                         for n in os.listdir(ckpt_dir))
+
+
 def check_config(workdir: str, config) -> None:
   """Refuses a workdir whose checkpoints come from a different config."""
   path = os.path.join(workdir, "config.json")
   new = json.loads(config.to_json_best_effort())
-  ckpt_dir = _checkpoint_dir(workdir)
-  has_ckpt = os.path.isdir(ckpt_dir) and any(
-      n.isdigit() for n in os.listdir(ckpt_dir))
-  if has_ckpt and os.path.exists(path):
+  if has_checkpoints(workdir) and os.path.exists(path):
     with open(path) as f:
       old = json.load(f)
     a, b = _flat(old), _flat(new)

@@ -128,7 +128,7 @@ def evaluate(config, workdir, model, variables, dataset, mesh) -> str:
   if jax.process_index() == 0:
     os.makedirs(out, exist_ok=True)
     report.write_sweep(out, records, title=f"{config.model.name} — "
-                       f"{config.train.mode} training", num_pixels=h * w)
+                       f"{config.train.mode} training")
     report.write_sparse(out, sparse, title=f"{config.model.name} — "
                         f"{config.train.mode} training",
                         num_classes=dataset.num_classes)

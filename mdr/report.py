@@ -91,8 +91,7 @@ def plot_sweeps(path, series, title, xlabel="hidden pixels (%)", chance=None):
   plt.close(fig)
 
 
-def write_sweep(out, records, title, num_pixels=None):
-  del num_pixels
+def write_sweep(out, records, title):
   _dump(os.path.join(out, "mask_sweep.json"), records)
   with open(os.path.join(out, "mask_sweep.md"), "w") as f:
     f.write(f"# Mask-attack sweep: {title}\n\nTop-1 accuracy (%) on the test "

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import signal
+import threading
 import time
 from typing import Any, Optional
 
@@ -230,6 +231,17 @@ def build_model(config, dataset):
                     std=tuple(dataset.std))
 
 
+def restored_state(config, workdir, dataset, sched, replicated):
+  """(model, tx, state): a fresh state, or the newest good checkpoint's."""
+  model = build_model(config, dataset)
+  tx = make_optimizer(config, sched)
+  state = jax.jit(functools.partial(init_state, model, tx,
+                                    image_shape=dataset.image_shape),
+                  out_shardings=replicated)(rng_streams(config.seed)["init"])
+  manager = ckpt_lib.manager(workdir, config)
+  return model, tx, manager, ckpt_lib.restore_latest(manager, state)
+
+
 def make_mesh():
   """A 1-D data-parallel mesh over all devices (all processes).
 
@@ -258,7 +270,7 @@ class _Preempted:
     self._old = None
 
   def __enter__(self):
-    if threading_is_main():
+    if threading.current_thread() is threading.main_thread():
       self._old = signal.signal(signal.SIGTERM, self._handle)
     return self
 
@@ -285,11 +297,6 @@ class _Preempted:
       signal.signal(signal.SIGTERM, self._old)
 
 
-def threading_is_main() -> bool:
-  import threading  # pylint: disable=g-import-not-at-top
-  return threading.current_thread() is threading.main_thread()
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        dataset: Optional[data_lib.Dataset] = None) -> dict:
   """Trains (resuming from ``workdir`` if it holds a run), then evaluates.
@@ -312,16 +319,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   images_u8 = to_global(dataset.train.images, replicated)
   labels_all = to_global(dataset.train.labels.astype(np.int32), replicated)
 
-  # --- Model, optimizer, state.
-  model = build_model(config, dataset)
-  tx = make_optimizer(config, sched)
-  state = jax.jit(functools.partial(init_state, model, tx,
-                                    image_shape=dataset.image_shape),
-                  out_shardings=replicated)(streams["init"])
-
-  # --- Checkpoints: resume from the latest good one.
-  manager = ckpt_lib.manager(workdir, config)
-  state = ckpt_lib.restore_latest(manager, state)
+  # --- Model, optimizer, state: resumed from the latest good checkpoint.
+  model, tx, manager, state = restored_state(config, workdir, dataset, sched,
+                                             replicated)
   start = int(jax.device_get(state["step"]))
   logging.info("%s: %d train images, %d steps/epoch, %d steps (%s from step "
                "%d), %d device(s)", config.model.name, num_train,
@@ -393,22 +393,14 @@ def evaluate_only(config: ml_collections.ConfigDict, workdir: str,
   mesh = make_mesh()
   config_lib.validate(config, jax.device_count())
   ckpt_lib.check_config(workdir, config)
-  ckpt_dir = os.path.join(workdir, "checkpoints")
-  if not os.path.isdir(ckpt_dir) or not any(n.isdigit()
-                                            for n in os.listdir(ckpt_dir)):
-    raise ResumeError(f"no checkpoint in {ckpt_dir} to evaluate: train "
-                      f"first (--mode=train)")
+  if not ckpt_lib.has_checkpoints(workdir):
+    raise ResumeError(f"no checkpoint in {workdir}/checkpoints to evaluate: "
+                      f"train first (--mode=train)")
   dataset = dataset or data_lib.load(config.data)
   total_steps, _, sched = schedule_and_steps(config,
                                              len(dataset.train.labels))
-  model = build_model(config, dataset)
-  tx = make_optimizer(config, sched)
-  replicated = NamedSharding(mesh, P())
-  state = jax.jit(functools.partial(init_state, model, tx,
-                                    image_shape=dataset.image_shape),
-                  out_shardings=replicated)(rng_streams(config.seed)["init"])
-  manager = ckpt_lib.manager(workdir, config)
-  state = ckpt_lib.restore_latest(manager, state)
+  model, _, _, state = restored_state(config, workdir, dataset, sched,
+                                      NamedSharding(mesh, P()))
   step = int(jax.device_get(state["step"]))
   if step < total_steps:
     logging.warning("evaluating step %d of %d (training is not finished)",
