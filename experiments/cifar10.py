@@ -11,6 +11,8 @@ copied to ``experiments/results/cifar10_<scale>/<model>/seed<k>/`` together with
 ``run.json`` (the exact command, commit, wall time, machine). A run whose
 ``run.json`` already exists is skipped, so the script can be rerun after an
 interruption. Then ``python experiments/report.py`` builds the report.
+``--out`` and ``--workdirs`` put a rerun elsewhere, to compare it with the
+committed results: ``python experiments/report.py --check=OUT/cifar10_cpu``.
 
 The models (``MODELS``):
   clean       configs/clean.py   no masks in training
@@ -56,6 +58,10 @@ _ZIP = flags.DEFINE_string("zip", os.path.join(REPO, "..", "shared", "data",
                            "CIFAR-10 image-folder zip.")
 _OVERRIDES = flags.DEFINE_multi_string(
     "override", [], "Extra --config.<field>=<value> for every run.")
+_OUT = flags.DEFINE_string("out", os.path.join(REPO, "experiments", "results"),
+                           "Results root (cifar10_<scale>/<model>/seed<k>/).")
+_WORKDIRS = flags.DEFINE_string("workdirs", os.path.join(REPO, "workdirs"),
+                                "Root of the run directories (checkpoints).")
 _DRY = flags.DEFINE_bool("dry_run", False, "Print the commands only.")
 
 EVAL_FILES = ("mask_sweep.json", "mask_sweep.md", "mask_sweep.png",
@@ -115,7 +121,7 @@ def main(argv):
   if not os.path.isfile(data_zip):
     sys.exit(f"error: --zip={data_zip!r} does not exist: pass the CIFAR-10 "
              "image-folder zip (../shared/data/cifar10-jpeg.zip)")
-  results = os.path.join(REPO, "experiments", "results", f"cifar10_{scale}")
+  results = os.path.join(os.path.abspath(_OUT.value), f"cifar10_{scale}")
   info = machine()
   for i, (model, seed) in enumerate(runs):
     out = os.path.join(results, model, f"seed{seed}")
@@ -123,8 +129,8 @@ def main(argv):
       print(f"[{i + 1}/{len(runs)}] {model} seed {seed}: done, skipped "
             f"({out}/run.json exists)", flush=True)
       continue
-    workdir = os.path.join(REPO, "workdirs", f"cifar10_{scale}",
-                           f"{model}_seed{seed}")
+    workdir = os.path.join(os.path.abspath(_WORKDIRS.value),
+                           f"cifar10_{scale}", f"{model}_seed{seed}")
     cmd = command(model, seed, scale, epochs, data_zip, workdir,
                   _OVERRIDES.value)
     print(f"[{i + 1}/{len(runs)}] {model} seed {seed}: {' '.join(cmd)}",
