@@ -121,6 +121,23 @@ def test_build_report(tmp_path):
   assert "γ +53.00 (66.00 vs 13.00)" in text
   for name in ("all_sweeps.png", "all_sparse.png"):
     assert os.path.getsize(os.path.join(root, "cifar10_cpu", name)) > 10_000
+  # Differences: the share of clean accuracy kept at 20 % (gamma 13/73).
+  assert f"| γ (random pixels) | 15.0 % | {13 / 73 * 100:.1f} % |" in text
+  assert "full scale (ResNet-18, GPU): not run" in text
+
+
+def test_check_compares_a_rerun_cell_by_cell(tmp_path):
+  committed, rerun = str(tmp_path / "a"), str(tmp_path / "b")
+  for root, shift in ((committed, 0.0), (rerun, 0.25)):
+    _write_run(root, "clean", 0, _records(_clean_acc(74.0)),
+               _sparse([74.0, 20.0, 10.0 + shift, 10.0]))
+    _write_run(root, "clean", 1, _records(_clean_acc(72.0)),
+               _sparse([72.0, 22.0, 10.0, 10.0]))
+  rows = report.check(os.path.join(rerun, "cifar10_cpu"),
+                      os.path.join(committed, "cifar10_cpu"))
+  # 24 sweep cells + 4 sparse cells per seed; seed 0 differs by 0.25 once.
+  assert rows == [("clean", 0, 28, pytest.approx(0.25), pytest.approx(2 ** 0.5)),
+                  ("clean", 1, 28, 0.0, pytest.approx(2 ** 0.5))]
 
 
 def test_build_without_results_says_what_to_run(tmp_path):
