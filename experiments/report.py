@@ -393,6 +393,16 @@ def differences_markdown(summary):
   return "\n".join(out)
 
 
+def rerun_markdown(record):
+  """The --check table: a rerun's numbers against the committed ones."""
+  lines = ["| model | seed | cells compared | max abs difference (points) | "
+           "largest spread shown for the model |", "|---|---|---|---|---|"]
+  for r in record["rows"]:
+    lines.append(f"| {r['model']} | {r['seed']} | {r['cells']} | "
+                 f"{r['max_abs_diff']:.4f} | {r['largest_spread']:.2f} |")
+  return "\n".join(lines) + "\n"
+
+
 def runs_markdown(summary):
   lines = ["| model | seeds | epochs | wall time per run (min) | commit | machine |",
            "|---|---|---|---|---|---|"]
@@ -405,7 +415,7 @@ def runs_markdown(summary):
   return "\n".join(lines) + "\n"
 
 
-def scale_section(scale, summary, rel):
+def scale_section(scale, summary, rel, rerun=None):
   names = {s["model_name"] for s in summary.values()}
   parts = [
       f"## CIFAR-10 (JPEG copy), {scale.upper()} scale\n",
@@ -434,6 +444,15 @@ def scale_section(scale, summary, rel):
       "### Runs\n",
       runs_markdown(summary),
   ]
+  if rerun is not None:
+    parts += [
+        "### Reproducibility\n",
+        "A second run of the same command, from scratch in a new workdir "
+        "(`python experiments/cifar10.py --runs=<model>:<seed> --out=/tmp/rerun "
+        "--workdirs=/tmp/rerun_w`), compared cell by cell with the committed "
+        "files (`python experiments/report.py --check=/tmp/rerun/cifar10_cpu`, "
+        "which writes `rerun_check.json`):\n",
+        rerun_markdown(rerun)]
   return "\n".join(parts)
 
 
@@ -455,7 +474,11 @@ def build(results=RESULTS, out_md=None, preamble="", postscript=""):
                 f"Classifying from few pixels — {title}")
     rel = os.path.relpath(scale_dir, os.path.dirname(out_md) if out_md
                           else os.path.join(REPO, "experiments"))
-    sections.append(scale_section(scale, summary, rel))
+    rerun = None
+    if os.path.exists(os.path.join(scale_dir, "rerun_check.json")):
+      with open(os.path.join(scale_dir, "rerun_check.json")) as f:
+        rerun = json.load(f)
+    sections.append(scale_section(scale, summary, rel, rerun))
   if not sections:
     raise SystemExit(f"error: no results under {results}/cifar10_*/<model>/"
                      "seed<k>/run.json: run experiments/cifar10.py first")
@@ -561,10 +584,12 @@ def main(argv):
     if not rows:
       raise SystemExit(f"error: no run in {args.check} matches one in "
                        f"{scale_dir}")
-    print("| model | seed | cells | max abs difference (points) | "
-          "largest spread shown |\n|---|---|---|---|---|")
-    for model, seed, n, diff, spread in rows:
-      print(f"| {model} | {seed} | {n} | {diff:.4f} | {spread:.2f} |")
+    record = dict(rerun=args.check, rows=[
+        dict(model=m, seed=k, cells=n, max_abs_diff=d, largest_spread=sp)
+        for m, k, n, d, sp in rows])
+    with open(os.path.join(scale_dir, "rerun_check.json"), "w") as f:
+      json.dump(record, f, indent=1)
+    print(rerun_markdown(record))
     return
   build(args.results, args.out, PREAMBLE)
   print(f"wrote {args.out}")

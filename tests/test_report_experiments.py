@@ -138,6 +138,13 @@ def test_check_compares_a_rerun_cell_by_cell(tmp_path):
   # 24 sweep cells + 4 sparse cells per seed; seed 0 differs by 0.25 once.
   assert rows == [("clean", 0, 28, pytest.approx(0.25), pytest.approx(2 ** 0.5)),
                   ("clean", 1, 28, 0.0, pytest.approx(2 ** 0.5))]
+  # The CLI writes rerun_check.json beside the committed results; the report
+  # then shows it.
+  report.main(["report.py", f"--results={committed}",
+               f"--check={os.path.join(rerun, 'cifar10_cpu')}"])
+  text = report.build(results=committed)
+  assert "### Reproducibility" in text
+  assert "| clean | 0 | 28 | 0.2500 | 1.41 |" in text
 
 
 def test_build_without_results_says_what_to_run(tmp_path):
