@@ -27,6 +27,7 @@ import datetime
 import json
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -48,8 +49,8 @@ MODELS = {
     "masked_sparse": ("configs/masked.py", ["--config.train.ratio_max=0.99"]),
 }
 # Order matters when time is short: one seed of every model first.
-CPU_RUNS = "clean:0,mixed:0,masked:0,masked_all:0,clean:1,mixed:1"
-GPU_RUNS = "clean:0,mixed:0,masked:0,masked_all:0"
+CPU_RUNS = "clean:0,mixed:0,masked:0,masked_all:0,clean:1,mixed:1,masked_sparse:0"
+GPU_RUNS = "clean:0,mixed:0,masked:0,masked_all:0,masked_sparse:0"
 
 _SCALE = flags.DEFINE_enum("scale", "cpu", ["cpu", "gpu"],
                            "cpu: the :cpu configs (ResNet-8); gpu: the full "
@@ -103,15 +104,18 @@ def git_commit():
     return subprocess.run(["git", *a], cwd=REPO, capture_output=True,
                           text=True, check=False).stdout.strip()
   return git("rev-parse", "HEAD") + ("-dirty" if git(
-      "status", "--porcelain", "--untracked-files=no") else "")
+      "status", "--porcelain") else "")
 
 
 def machine():
-  try:
-    import jax  # pylint: disable=g-import-not-at-top
-    devices = f"{len(jax.devices())} x {jax.devices()[0].device_kind}"
-  except Exception as e:  # pylint: disable=broad-except
-    devices = f"unknown ({e})"
+  # In a child process: JAX in this one would hold GPU memory that the runs
+  # need (it preallocates most of it on first use).
+  proc = subprocess.run(
+      [sys.executable, "-c", "import jax; d = jax.devices(); "
+       "print(f'{len(d)} x {d[0].device_kind}')"],
+      capture_output=True, text=True, check=False)
+  devices = (proc.stdout.strip() or "unknown: " +
+             (proc.stderr.strip().splitlines() or ["?"])[-1])
   return {"platform": platform.platform(), "cpus": os.cpu_count(),
           "devices": devices}
 
@@ -151,14 +155,16 @@ def main(argv):
     os.makedirs(out, exist_ok=True)
     for name in EVAL_FILES:
       src = os.path.join(workdir, "eval", name)
-      if os.path.exists(src):
-        shutil.copy(src, out)
+      if not os.path.exists(src):
+        sys.exit(f"error: {model} seed {seed} finished without {src}")
+      shutil.copy(src, out)
     shutil.copy(os.path.join(workdir, "config.json"), out)
     record = {
         "model": model, "seed": seed, "scale": scale, "epochs": epochs,
-        "command": "python " + " ".join(cmd[1:]).replace(
+        "command": "python " + shlex.join(cmd[1:]).replace(
             REPO + os.sep, "").replace(os.path.dirname(REPO) + os.sep, "../"),
         "commit": git_commit(), "wall_s": round(wall, 1),
+        "wall_s_note": "this invocation only (a resumed run: its last part)",
         "finished": datetime.datetime.now().isoformat(timespec="seconds"),
         "machine": info,
     }
