@@ -52,7 +52,8 @@ def _write_run(root, model, seed, sweep, sparse, wall=600.0):
   with open(os.path.join(d, "sparse_pixels.json"), "w") as f:
     json.dump(sparse, f)
   with open(os.path.join(d, "config.json"), "w") as f:
-    json.dump({"train": {"epochs": 8.0}, "model": {"name": "resnet_small"}}, f)
+    json.dump({"train": {"epochs": 8.0}, "model": {"name": "resnet_small"},
+               "eval": {"fill": "zero", "draws": 2, "sparse_draws": 3}}, f)
   with open(os.path.join(d, "run.json"), "w") as f:
     json.dump(dict(model=model, seed=seed, wall_s=wall, commit="abc" * 13 + "d",
                    command=f"python -m mdr.main --config=configs/{model}.py:cpu",
@@ -77,15 +78,18 @@ def test_build_report(tmp_path):
              _sparse([72.0, 22.0, 10.0, 10.0]))
   _write_run(root, "mixed", 0, _records(lambda a, r: 72.0 - 30 * r),
              _sparse([72.0, 66.0, 55.0, 20.0]))
-  _write_run(root, "masked", 0, _records(lambda a, r: 65.0 - 5 * r, std=0.3),
+  _write_run(root, "masked", 0, _records(lambda a, r: 70.0 - 5 * r, std=0.3),
              _sparse([65.0, 63.0, 58.0, 30.0], std=0.4))
+  _write_run(root, "masked_sparse", 0, _records(lambda a, r: 60.0 - 5 * r),
+             _sparse([60.0, 58.0, 55.0, 52.0]))
   out_md = os.path.join(root, "README.md")
   text = report.build(results=root, out_md=out_md)
   with open(out_md) as f:
     assert f.read() == text
 
   summary = json.load(open(os.path.join(root, "cifar10_cpu", "summary.json")))
-  assert list(summary) == ["clean", "masked", "mixed"]  # fixed model order
+  # Fixed model order.
+  assert list(summary) == ["clean", "masked", "mixed", "masked_sparse"]
   # Two seeds: mean and sample std over seeds (74 and 72 -> 73 +- 1.414).
   assert summary["clean"]["clean"]["mean"] == pytest.approx(73.0)
   assert summary["clean"]["clean"]["spread"] == pytest.approx(2 ** 0.5)
@@ -106,23 +110,32 @@ def test_build_report(tmp_path):
   # Claims: beta20 63 vs gamma20 13 -> a 50-point gap.
   assert "a gap of 50.00 points" in text and "far below β at 20 % on a " \
       "clean-trained model: holds" in text
-  # (a): masked loses 8 clean points and gains under each attack.
-  assert "`masked`: supported.** Clean 65.00 ± 0.30 vs 73.00 ± 1.41 " \
-      "for `clean` (-8.00 points)" in text
+  # (a): masked loses 3 clean points and gains 6 under each attack; the
+  # seed-to-seed std of every cell (from clean's two seeds) is 1.41.
+  assert "`masked`: supported.** Clean: -3.00 (70.00 vs 73.00) against " \
+      "`clean`. At 20 % hidden, against `clean`: α +6.00 (69.00 vs 63.00)" \
+      in text
+  assert "clean: 1.41, α at 20 %: 1.41" in text
+  assert "filled with `zero`" in text and "mean over 2 draws of the masks " \
+      "(3 for the sparse-pixel curve)" in text
+  assert "| model | 0 % (0 px) | 2 % (20 px) |" in text
   # (b): masked keeps >= 50 % at 1 % visible? no (30 at 99 % hidden):
   # measured 10 %, interpolated 1 - (0.9 + 8/28 * 0.09).
   assert "| masked | 10 % | " + f"{(1 - (0.9 + 8 / 28 * 0.09)) * 100:.1f} %" \
       in text
-  assert "supported for `masked`, `mixed`" in text
-  assert "| clean | 100 %, 100 % |" in text
+  assert "| clean | 100 %, 100 % | 77.8 %, 78.0 % |" in text
+  assert "supported for `masked`, `mixed`, `masked_sparse`" in text
+  assert "| masked_sparse | 1 % | ≤ 1 % (never below) |" in text
   # (c): mixed 72 vs 73 clean (-1), gamma20 66 vs 13 (+53).
-  assert "resists all three attacks: supported.** Clean 72.00 ± 0.00 vs " \
-      "73.00 ± 1.41 (-1.00 points; the issue asks for within 3: yes)" in text
+  assert "resists all three attacks: supported.** Clean: -1.00 (72.00 vs " \
+      "73.00, within noise) against `clean` (the issue asks for within 3 " \
+      "points: yes)" in text
   assert "γ +53.00 (66.00 vs 13.00)" in text
   for name in ("all_sweeps.png", "all_sparse.png"):
     assert os.path.getsize(os.path.join(root, "cifar10_cpu", name)) > 10_000
   # Differences: the share of clean accuracy kept at 20 % (gamma 13/73).
-  assert f"| γ (random pixels) | 15.0 % | {13 / 73 * 100:.1f} % |" in text
+  # Share of the accuracy above chance kept at 20 %: gamma (13-10)/(73-10).
+  assert f"| γ (random pixels) | 4.9 % | {3 / 63 * 100:.1f} % |" in text
   assert "full scale (ResNet-18, GPU): not run" in text
 
 
