@@ -583,8 +583,9 @@ def scale_section(scale, summary, rel, rerun=None):
         "test_same_config_and_seed_twice_is_identical` trains twice and "
         "compares `metrics.jsonl` and both eval files byte for byte, and "
         "`tests/test_train.py::"
-        "test_resume_after_interruption_equals_uninterrupted` does the same "
-        "for an interrupted run; on other hardware or library versions, "
+        "test_resume_after_interruption_equals_uninterrupted` checks that an "
+        "interrupted and resumed run ends with the same loss and the same "
+        "eval files as an uninterrupted one; on other hardware or library versions, "
         "floating-point differences make a rerun one more draw, whose "
         "expected spread is the seed-to-seed std shown above.\n"]
   else:
