@@ -20,7 +20,12 @@ The models (``MODELS``):
   masked_all  configs/masked.py  every image masked with alpha, beta or gamma
   mixed       configs/mixed.py   half of each batch masked with alpha/beta/gamma
   masked_sparse configs/masked.py every image masked with gamma hiding 0-99 %
-                                 (the others hide 0-20 % in training)
+                                 (the others hide 0-20 % in training); not in
+                                 the default runs: --runs=masked_sparse:0
+
+``run.json`` records the commit at the start of the run and whether the code
+a run depends on (``mdr/``, ``configs/``, ``pyproject.toml``) had uncommitted
+changes (``code_dirty``); result files and other experiments do not count.
 """
 
 import datetime
@@ -48,8 +53,9 @@ MODELS = {
     # above train on at most 20 % hidden, this one on up to 99 % hidden.
     "masked_sparse": ("configs/masked.py", ["--config.train.ratio_max=0.99"]),
 }
-# Order matters when time is short: one seed of every model first.
-CPU_RUNS = "clean:0,mixed:0,masked:0,masked_all:0,clean:1,mixed:1,masked_sparse:0"
+# Order matters when time is short: one seed of every model first. These are
+# the runs behind experiments/README.md; masked_sparse is optional.
+CPU_RUNS = "clean:0,mixed:0,masked:0,masked_all:0,clean:1,mixed:1"
 GPU_RUNS = "clean:0,mixed:0,masked:0,masked_all:0,masked_sparse:0"
 
 _SCALE = flags.DEFINE_enum("scale", "cpu", ["cpu", "gpu"],
@@ -99,12 +105,16 @@ def command(model, seed, scale, epochs, data_zip, workdir, overrides=()):
   return args + list(overrides)
 
 
+CODE_PATHS = ("mdr", "configs", "pyproject.toml")
+
+
 def git_commit():
+  """(HEAD commit, whether the code a run uses differs from it)."""
   def git(*a):
     return subprocess.run(["git", *a], cwd=REPO, capture_output=True,
                           text=True, check=False).stdout.strip()
-  return git("rev-parse", "HEAD") + ("-dirty" if git(
-      "status", "--porcelain") else "")
+  return git("rev-parse", "HEAD"), bool(
+      git("status", "--porcelain", "--", *CODE_PATHS))
 
 
 def machine():
@@ -146,6 +156,8 @@ def main(argv):
           flush=True)
     if _DRY.value:
       continue
+    commit, dirty = git_commit()
+    load_start = os.getloadavg()[0]
     start = time.time()
     proc = subprocess.run(cmd, cwd=REPO, check=False)
     wall = time.time() - start
@@ -163,8 +175,10 @@ def main(argv):
         "model": model, "seed": seed, "scale": scale, "epochs": epochs,
         "command": "python " + shlex.join(cmd[1:]).replace(
             REPO + os.sep, "").replace(os.path.dirname(REPO) + os.sep, "../"),
-        "commit": git_commit(), "wall_s": round(wall, 1),
+        "commit": commit, "code_dirty": dirty, "wall_s": round(wall, 1),
         "wall_s_note": "this invocation only (a resumed run: its last part)",
+        "load_avg_1min": [round(load_start, 2),
+                          round(os.getloadavg()[0], 2)],
         "finished": datetime.datetime.now().isoformat(timespec="seconds"),
         "machine": info,
     }

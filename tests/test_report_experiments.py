@@ -126,6 +126,11 @@ def test_build_report(tmp_path):
   assert "| clean | 100 %, 100 % | 77.8 %, 78.0 % |" in text
   assert "supported for `masked`, `mixed`, `masked_sparse`" in text
   assert "| masked_sparse | 1 % | ≤ 1 % (never below) |" in text
+  # The other reading of (b): accuracy at the first grid point past half
+  # hidden (90 % here).
+  assert ("first grid point past half (90 % hidden by γ) gives: `clean` "
+          "10.00 ± 0.00, `masked` 58.00 ± 0.40") in text
+  assert "at least 50 % for `masked`, `mixed`, `masked_sparse`." in text
   # (c): mixed 72 vs 73 clean (-1), gamma20 66 vs 13 (+53).
   assert "resists all three attacks: supported.** Clean: -1.00 (72.00 vs " \
       "73.00, within noise) against `clean` (the issue asks for within 3 " \
@@ -137,6 +142,14 @@ def test_build_report(tmp_path):
   # Share of the accuracy above chance kept at 20 %: gamma (13-10)/(73-10).
   assert f"| γ (random pixels) | 4.9 % | {3 / 63 * 100:.1f} % |" in text
   assert "full scale (ResNet-18, GPU): not run" in text
+  # Runs: one commit for all runs; no rerun yet.
+  assert "is the same at all of them (abcabcabca;" in text
+  assert "No full rerun of a committed command has been compared" in text
+
+
+def test_same_code_across_commits():
+  assert report.same_code(["HEAD", "HEAD-dirty"]) is True
+  assert report.same_code(["HEAD", "0" * 40]) is None
 
 
 def test_check_compares_a_rerun_cell_by_cell(tmp_path):
