@@ -175,8 +175,8 @@ def summarize(models):
         visible_at_50=dict(per_seed=thresholds,
                            mean_curve=visible_at_threshold(mean_curve)),
         wall_min=[round(r["run"]["wall_s"] / 60, 1) for r in runs],
-        commits=sorted({r["run"]["commit"] + (
-            "-dirty" if r["run"].get("code_dirty") else "") for r in runs}),
+        commits=[r["run"]["commit"] + (
+            "-dirty" if r["run"].get("code_dirty") else "") for r in runs],
         load_avg=[r["run"].get("load_avg_1min") for r in runs],
         commands=[r["run"]["command"] for r in runs],
         machine=runs[0]["run"]["machine"],
@@ -368,12 +368,21 @@ def claims_markdown(summary):
     if dc is None:
       continue
     gains = {a: compare(summary, model, f"{a}@0.2") for a in ATTACKS}
-    resists = all(gains[a] is not None and gains[a][2] > 0 and gains[a][3]
-                  for a in ("alpha", "beta", "gamma"))
+    beyond = [a for a in ("alpha", "beta", "gamma") if gains[a] is not None
+              and gains[a][2] > 0 and gains[a][3]]
+    resists = len(beyond) == 3
     loses = dc[2] < 0 and dc[3]
-    verdict = ("supported" if resists and loses else
-               "partly supported (resists, no measurable loss of clean "
-               "accuracy)" if resists else "not supported")
+    if resists and loses:
+      verdict = "supported"
+    elif beyond:
+      rest = [SYMBOL[a] for a in ("alpha", "beta", "gamma") if a not in beyond]
+      verdict = ("partly supported (resists " + ", ".join(
+          SYMBOL[a] for a in beyond) + " beyond noise" + (
+              "; " + ", ".join(rest) + " gain within noise" if rest else "")
+                 + ("" if loses else "; no measurable loss of clean accuracy")
+                 + ")")
+    else:
+      verdict = "not supported"
     out.append(
         f"**(a) A model trained on masked images loses some clean accuracy "
         f"but resists mask attacks — `{model}`: {verdict}.** Clean: "

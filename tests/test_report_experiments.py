@@ -80,6 +80,10 @@ def test_build_report(tmp_path):
              _sparse([72.0, 66.0, 55.0, 20.0]))
   _write_run(root, "masked", 0, _records(lambda a, r: 70.0 - 5 * r, std=0.3),
              _sparse([65.0, 63.0, 58.0, 30.0], std=0.4))
+  # Square gains within noise (+2 < 2 x 1.41), gamma far beyond, no loss.
+  _write_run(root, "masked_all", 0, _records(
+      lambda a, r: 73.0 - (15 * r if a in ("gamma", "alpha_pixels") else 40 * r)),
+             _sparse([73.0, 30.0, 20.0, 10.0]))
   _write_run(root, "masked_sparse", 0, _records(lambda a, r: 60.0 - 5 * r),
              _sparse([60.0, 58.0, 55.0, 52.0]))
   out_md = os.path.join(root, "README.md")
@@ -89,7 +93,8 @@ def test_build_report(tmp_path):
 
   summary = json.load(open(os.path.join(root, "cifar10_cpu", "summary.json")))
   # Fixed model order.
-  assert list(summary) == ["clean", "masked", "mixed", "masked_sparse"]
+  assert list(summary) == ["clean", "masked", "masked_all", "mixed",
+                           "masked_sparse"]
   # Two seeds: mean and sample std over seeds (74 and 72 -> 73 +- 1.414).
   assert summary["clean"]["clean"]["mean"] == pytest.approx(73.0)
   assert summary["clean"]["clean"]["spread"] == pytest.approx(2 ** 0.5)
@@ -116,6 +121,10 @@ def test_build_report(tmp_path):
       "`clean`. At 20 % hidden, against `clean`: α +6.00 (69.00 vs 63.00)" \
       in text
   assert "clean: 1.41, α at 20 %: 1.41" in text
+  assert ("`masked_all`: partly supported (resists γ beyond noise; α, β gain "
+          "within noise; no measurable loss of clean accuracy).** Clean: "
+          "+0.00 (73.00 vs 73.00, within noise)") in text
+  assert "α +2.00 (65.00 vs 63.00, within noise)" in text
   assert "filled with `zero`" in text and "mean over 2 draws of the masks " \
       "(3 for the sparse-pixel curve)" in text
   assert "| model | 0 % (0 px) | 2 % (20 px) |" in text
