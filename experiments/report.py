@@ -694,7 +694,7 @@ python experiments/report.py       # this file, summary.json and the plots
 
 Optional, not in the results below: `--runs=masked:1,masked_all:1` (second
 seeds of the masked models) and `--runs=masked_sparse:0` (γ hiding up to 99 %
-in training, for claim (b)). On a 2-core CPU one run takes 15–80 minutes
+in training, for claim (b)). On a 2-core CPU one run took 14–85 minutes
 depending on the model and the machine's load (see Runs); the script skips
 runs whose `run.json` exists and resumes an interrupted one from its
 checkpoints.
