@@ -416,9 +416,8 @@ def claims_markdown(summary):
   # The other reading of (b): the first grid point past half hidden.
   past = sorted({float(r) for s in summary.values() for r in s["sparse"]
                  if float(r) > 0.5})
-  half = [(m, s["sparse"].get(f"{past[0]:g}")) if past else (m, None)
-          for m, s in summary.items()]
-  half = [(m, e) for m, e in half if e is not None]
+  half = [(m, s["sparse"][f"{past[0]:g}"]) for m, s in summary.items()
+          if past and f"{past[0]:g}" in s["sparse"]]
   if half:
     above = [m for m, e in half if e["mean"] >= THRESHOLD]
     out.append(
@@ -528,15 +527,14 @@ def runs_markdown(summary):
         f"{', '.join(f'{w:.1f}' for w in s['wall_min'])} | "
         f"{', '.join(c[:10] + ('-dirty' if c.endswith('-dirty') else '') for c in s['commits'])} | "
         f"{s['machine'].get('cpus')} CPUs, {s['machine'].get('devices')} |")
-  commits = sorted({c for s in summary.values() for c in s["commits"]})
-  same = same_code(commits)
-  shas = ", ".join(c[:10] for c in sorted({c.replace("-dirty", "")
-                                           for c in commits}))
+  shas = sorted({c.replace("-dirty", "") for s in summary.values()
+                 for c in s["commits"]})
+  same = same_code(shas)
   verdict = {True: "the same at all of them", False: "NOT the same at all of "
              "them: compare with care", None: "not checked (git could not compare them)"}[same]
   lines.append(
       f"\nThe code the runs use (`mdr/`, `configs/`, `pyproject.toml`) is "
-      f"{verdict} ({shas}; `git diff --quiet <a> <b> -- mdr configs "
+      f"{verdict} ({', '.join(c[:10] for c in shas)}; `git diff --quiet <a> <b> -- mdr configs "
       "pyproject.toml`). `-dirty`: the checkout had uncommitted changes when "
       "the run was recorded (runs recorded before `run.json` had a "
       "`code_dirty` field counted any change, result files included). Wall "
