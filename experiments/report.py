@@ -491,12 +491,41 @@ def differences_markdown(summary):
 
 def rerun_markdown(record):
   """The --check table: a rerun's numbers against the committed ones."""
-  lines = ["| model | seed | cells compared | max abs difference (points) | "
-           "largest spread shown for the model |", "|---|---|---|---|---|"]
+  lines = ["| model | seed | cells compared | max abs difference (points), "
+           "in cell | cells beyond 1× / 2× their spread | largest spread "
+           "shown for the model | rerun: commit, wall time, machine |",
+           "|---|---|---|---|---|---|---|"]
   for r in record["rows"]:
-    lines.append(f"| {r['model']} | {r['seed']} | {r['cells']} | "
-                 f"{r['max_abs_diff']:.4f} | {r['largest_spread']:.2f} |")
+    m = r.get("machine", {})
+    lines.append(
+        f"| {r['model']} | {r['seed']} | {r['cells']} | "
+        f"{r['max_abs_diff']:.4f} ({r.get('worst', '—')}, spread "
+        f"{r.get('worst_spread', 0.0):.2f}) | {r.get('beyond_1x', '?')} / "
+        f"{r.get('beyond_2x', '?')} | {r['largest_spread']:.2f} | "
+        f"{str(r.get('commit') or '?')[:10]}, {r.get('wall_min', '?')} min, "
+        f"{m.get('cpus', '?')} CPUs |")
   return "\n".join(lines) + "\n"
+
+
+def rerun_verdict(record):
+  """One sentence per rerun row: identical, within the spread, or not."""
+  out = []
+  for r in record["rows"]:
+    name = f"`{r['model']}` seed {r['seed']}"
+    if r["max_abs_diff"] == 0.0:
+      out.append(f"{name}: the rerun is identical to the committed files in "
+                 f"all {r['cells']} cells.")
+    elif r.get("beyond_1x") == 0:
+      out.append(f"{name}: every one of {r['cells']} cells is within its "
+                 f"spread (largest difference {r['max_abs_diff']:.2f} "
+                 "points).")
+    else:
+      out.append(
+          f"{name}: {r['beyond_1x']} of {r['cells']} cells differ by more "
+          f"than their spread and {r['beyond_2x']} by more than twice it "
+          f"(largest difference {r['max_abs_diff']:.2f} points, in "
+          f"{r['worst']}).")
+  return "\n".join(out) + "\n"
 
 
 def same_code(commits):
@@ -577,33 +606,35 @@ def scale_section(scale, summary, rel, rerun=None):
       "### Runs\n",
       runs_markdown(summary),
   ]
+  determinism = (
+      "Training and evaluation are deterministic for a fixed config and "
+      "seed on a given machine and software — `tests/test_faults.py::"
+      "test_same_config_and_seed_twice_is_identical` trains twice and "
+      "compares `metrics.jsonl` and both eval files byte for byte, and "
+      "`tests/test_train.py::"
+      "test_resume_after_interruption_equals_uninterrupted` checks that an "
+      "interrupted and resumed run ends with the same loss and the same "
+      "eval files as an uninterrupted one; on other hardware or library "
+      "versions, floating-point differences make a rerun one more draw, "
+      "whose expected spread is the seed-to-seed std shown above.\n")
+  parts.append("### Reproducibility\n")
   if rerun is None:
     parts += [
-        "### Reproducibility\n",
         "No full rerun of a committed command has been compared with these "
         "files yet (`python experiments/cifar10.py --runs=<model>:<seed> "
         "--out=/tmp/rerun --workdirs=/tmp/rerun_w`, then `python "
         "experiments/report.py --check=/tmp/rerun/cifar10_cpu`, which adds "
-        "a table here). What supports reproducing them: training and "
-        "evaluation are deterministic for a fixed config and seed on a given "
-        "machine and software — `tests/test_faults.py::"
-        "test_same_config_and_seed_twice_is_identical` trains twice and "
-        "compares `metrics.jsonl` and both eval files byte for byte, and "
-        "`tests/test_train.py::"
-        "test_resume_after_interruption_equals_uninterrupted` checks that an "
-        "interrupted and resumed run ends with the same loss and the same "
-        "eval files as an uninterrupted one; on other hardware or library versions, "
-        "floating-point differences make a rerun one more draw, whose "
-        "expected spread is the seed-to-seed std shown above.\n"]
+        "a table here). " + determinism]
   else:
     parts += [
-        "### Reproducibility\n",
         "A second run of the same command, from scratch in a new workdir "
         "(`python experiments/cifar10.py --runs=<model>:<seed> --out=/tmp/rerun "
-        "--workdirs=/tmp/rerun_w`), compared cell by cell with the committed "
-        "files (`python experiments/report.py --check=/tmp/rerun/cifar10_cpu`, "
-        "which writes `rerun_check.json`):\n",
-        rerun_markdown(rerun)]
+        "--workdirs=/tmp/rerun_w`), compared cell by cell — every attack and "
+        "ratio of the sweep and of the sparse-pixel curve — with the "
+        "committed files (`python experiments/report.py "
+        "--check=/tmp/rerun/cifar10_cpu`, which writes `rerun_check.json`). "
+        "A cell's spread is its ± above.\n",
+        rerun_markdown(rerun), rerun_verdict(rerun), determinism]
   return "\n".join(parts)
 
 
@@ -645,8 +676,12 @@ def build(results=RESULTS, out_md=None, preamble="", postscript=""):
 def check(rerun_dir, committed_dir):
   """Compares a rerun's result files with the committed ones, cell by cell.
 
-  Returns rows (model, seed, cells, max |difference|, largest spread shown
-  for that model in the committed summary).
+  Returns one dict per rerun run that has a committed counterpart (same
+  model and seed): ``cells`` compared, ``max_abs_diff`` and the cell it is
+  in (``worst``), ``beyond_1x`` / ``beyond_2x`` — how many cells differ by
+  more than 1× / 2× that cell's spread in the committed summary (std over
+  seeds, or over eval draws for a one-seed model) — ``largest_spread`` shown
+  for the model, and the rerun's commit, wall time and machine.
   """
   rerun, committed = load(rerun_dir), load(committed_dir)
   summary = summarize(committed)
@@ -656,15 +691,35 @@ def check(rerun_dir, committed_dir):
       mine = [r for r in committed.get(model, []) if r["seed"] == run["seed"]]
       if not mine:
         continue
-      ref = {(r["attack"], _key(r["ratio"]), f): r["accuracy"]
+      ref = {(f, r["attack"], _key(r["ratio"])): r["accuracy"]
              for f in ("sweep", "sparse") for r in mine[0][f]}
-      diffs = [abs(r["accuracy"] - ref[(r["attack"], _key(r["ratio"]), f)])
-               for f in ("sweep", "sparse") for r in run[f]
-               if (r["attack"], _key(r["ratio"]), f) in ref]
-      spread = max(e["spread"] for part in ("sweep", "sparse")
-                   for e in summary[model][part].values())
-      rows.append((model, run["seed"], len(diffs), max(diffs, default=0.0),
-                   spread))
+      spread = {("sweep",) + tuple(k.split("@")): e["spread"]
+                for k, e in summary[model]["sweep"].items()}
+      spread.update({("sparse", "gamma", k): e["spread"]
+                     for k, e in summary[model]["sparse"].items()})
+      diffs = []  # (|diff|, cell name, cell spread)
+      for f in ("sweep", "sparse"):
+        for r in run[f]:
+          key = (f, r["attack"], _key(r["ratio"]))
+          if key in ref:
+            cell = (f, r["attack"], f"{key[2]:g}")
+            diffs.append((abs(r["accuracy"] - ref[key]),
+                          f"{f} {r['attack']}@{key[2]:g}",
+                          spread.get(cell, 0.0)))
+      worst = max(diffs, key=lambda d: d[0], default=(0.0, "—", 0.0))
+      if worst[0] == 0.0:
+        worst = (0.0, "—", 0.0)  # identical: no cell to name
+      eps = 1e-9  # a difference equal to the spread is within it
+      rows.append(dict(
+          model=model, seed=run["seed"], cells=len(diffs),
+          max_abs_diff=worst[0], worst=worst[1], worst_spread=worst[2],
+          beyond_1x=sum(d > s + eps for d, _, s in diffs),
+          beyond_2x=sum(d > 2 * s + eps for d, _, s in diffs),
+          largest_spread=max(e["spread"] for part in ("sweep", "sparse")
+                             for e in summary[model][part].values()),
+          commit=run["run"].get("commit"),
+          wall_min=round(run["run"].get("wall_s", 0.0) / 60, 1),
+          machine=run["run"].get("machine", {})))
   return rows
 
 
@@ -741,9 +796,7 @@ def main(argv):
     if not rows:
       raise SystemExit(f"error: no run in {args.check} matches one in "
                        f"{scale_dir}")
-    record = dict(rerun=args.check, rows=[
-        dict(model=m, seed=k, cells=n, max_abs_diff=d, largest_spread=sp)
-        for m, k, n, d, sp in rows])
+    record = dict(rerun=args.check, rows=rows)
     with open(os.path.join(scale_dir, "rerun_check.json"), "w") as f:
       json.dump(record, f, indent=1)
     print(rerun_markdown(record))

@@ -170,16 +170,38 @@ def test_check_compares_a_rerun_cell_by_cell(tmp_path):
                _sparse([72.0, 22.0, 10.0, 10.0]))
   rows = report.check(os.path.join(rerun, "cifar10_cpu"),
                       os.path.join(committed, "cifar10_cpu"))
-  # 24 sweep cells + 4 sparse cells per seed; seed 0 differs by 0.25 once.
-  assert rows == [("clean", 0, 28, pytest.approx(0.25), pytest.approx(2 ** 0.5)),
-                  ("clean", 1, 28, 0.0, pytest.approx(2 ** 0.5))]
+  # 24 sweep cells + 4 sparse cells per seed; seed 0 differs by 0.25 once,
+  # in a sparse cell whose committed spread (std over the two seeds) is 0:
+  # beyond 1x and 2x its spread. The largest spread is sqrt(2) (74 vs 72).
+  assert [(r["model"], r["seed"], r["cells"], r["max_abs_diff"], r["worst"],
+           r["beyond_1x"], r["beyond_2x"]) for r in rows] == [
+               ("clean", 0, 28, pytest.approx(0.25), "sparse gamma@0.9", 1, 1),
+               ("clean", 1, 28, 0.0, "—", 0, 0)]
+  assert rows[0]["largest_spread"] == pytest.approx(2 ** 0.5)
+  assert rows[0]["worst_spread"] == 0.0
+  assert rows[0]["wall_min"] == 10.0 and rows[0]["commit"] == "abc" * 13 + "d"
+  # A difference smaller than the cell's spread is within it: seed 0's
+  # gamma@0.5 cell has spread sqrt(2) (20 vs 22).
+  rerun2 = str(tmp_path / "c")
+  _write_run(rerun2, "clean", 0, _records(_clean_acc(74.0)),
+             _sparse([74.0, 21.0, 10.0, 10.0]))
+  (row,) = report.check(os.path.join(rerun2, "cifar10_cpu"),
+                        os.path.join(committed, "cifar10_cpu"))
+  assert (row["max_abs_diff"], row["worst"], row["beyond_1x"]) == (
+      1.0, "sparse gamma@0.5", 0)
+  assert row["worst_spread"] == pytest.approx(2 ** 0.5)
   # The CLI writes rerun_check.json beside the committed results; the report
   # then shows it.
   report.main(["report.py", f"--results={committed}",
                f"--check={os.path.join(rerun, 'cifar10_cpu')}"])
   text = report.build(results=committed)
   assert "### Reproducibility" in text
-  assert "| clean | 0 | 28 | 0.2500 | 1.41 |" in text
+  assert ("| clean | 0 | 28 | 0.2500 (sparse gamma@0.9, spread 0.00) | 1 / 1 "
+          "| 1.41 | abcabcabca, 10.0 min, 2 CPUs |") in text
+  assert ("`clean` seed 0: 1 of 28 cells differ by more than their spread and "
+          "1 by more than twice it (largest difference 0.25 points, in sparse "
+          "gamma@0.9).") in text
+  assert "`clean` seed 1: the rerun is identical" in text
 
 
 def test_build_without_results_says_what_to_run(tmp_path):
