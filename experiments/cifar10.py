@@ -29,6 +29,7 @@ changes (``code_dirty``); result files and other experiments do not count.
 """
 
 import datetime
+import importlib.metadata
 import json
 import os
 import platform
@@ -120,6 +121,8 @@ def git_commit():
 def machine():
   # In a child process: JAX in this one would hold GPU memory that the runs
   # need (it preallocates most of it on first use).
+  # Floating-point results depend on the CPU (XLA's code generation) and the
+  # library versions as well as on the seed, so both are recorded.
   proc = subprocess.run(
       [sys.executable, "-c", "import jax; d = jax.devices(); "
        "print(f'{len(d)} x {d[0].device_kind}')"],
@@ -127,7 +130,29 @@ def machine():
   devices = (proc.stdout.strip() or "unknown: " +
              (proc.stderr.strip().splitlines() or ["?"])[-1])
   return {"platform": platform.platform(), "cpus": os.cpu_count(),
-          "devices": devices}
+          "cpu_model": cpu_model(), "devices": devices,
+          "versions": versions()}
+
+
+def cpu_model():
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or "unknown"
+
+
+def versions(packages=("jax", "jaxlib", "flax", "optax", "numpy", "pillow")):
+  out = {}
+  for name in packages:
+    try:
+      out[name] = importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+      out[name] = None
+  return out
 
 
 def main(argv):
@@ -157,6 +182,8 @@ def main(argv):
     if _DRY.value:
       continue
     commit, dirty = git_commit()
+    ckpts = os.path.join(workdir, "checkpoints")
+    resumed = os.path.isdir(ckpts) and bool(os.listdir(ckpts))
     load_start = os.getloadavg()[0]
     start = time.time()
     proc = subprocess.run(cmd, cwd=REPO, check=False)
@@ -176,12 +203,15 @@ def main(argv):
         "command": "python " + shlex.join(cmd[1:]).replace(
             REPO + os.sep, "").replace(os.path.dirname(REPO) + os.sep, "../"),
         "commit": commit, "code_dirty": dirty, "wall_s": round(wall, 1),
-        "wall_s_note": "this invocation only (a resumed run: its last part)",
+        "resumed": resumed,
         "load_avg_1min": [round(load_start, 2),
                           round(os.getloadavg()[0], 2)],
         "finished": datetime.datetime.now().isoformat(timespec="seconds"),
         "machine": info,
     }
+    if resumed:
+      record["wall_s_note"] = ("this invocation only: the run resumed from "
+                               "checkpoints of an earlier, interrupted one")
     with open(os.path.join(out, "run.json"), "w") as f:
       json.dump(record, f, indent=1)
     print(f"[{i + 1}/{len(runs)}] {model} seed {seed}: {wall / 60:.1f} min, "

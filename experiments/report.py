@@ -492,18 +492,22 @@ def differences_markdown(summary):
 def rerun_markdown(record):
   """The --check table: a rerun's numbers against the committed ones."""
   lines = ["| model | seed | cells compared | max abs difference (points), "
-           "in cell | cells beyond 1× / 2× their spread | largest spread "
+           "in cell | cells beyond 1× / 2× their spread from the same seed's "
+           "number | from the mean over seeds | largest spread "
            "shown for the model | rerun: commit, wall time, machine |",
-           "|---|---|---|---|---|---|---|"]
+           "|---|---|---|---|---|---|---|---|"]
   for r in record["rows"]:
     m = r.get("machine", {})
+    where = " ".join(filter(None, [str(m.get("cpus", "?")), "CPUs",
+                                   m.get("cpu_model")]))
     lines.append(
         f"| {r['model']} | {r['seed']} | {r['cells']} | "
         f"{r['max_abs_diff']:.4f} ({r.get('worst', '—')}, spread "
         f"{r.get('worst_spread', 0.0):.2f}) | {r.get('beyond_1x', '?')} / "
-        f"{r.get('beyond_2x', '?')} | {r['largest_spread']:.2f} | "
+        f"{r.get('beyond_2x', '?')} | {r.get('mean_beyond_1x', '?')} / "
+        f"{r.get('mean_beyond_2x', '?')} | {r['largest_spread']:.2f} | "
         f"{str(r.get('commit') or '?')[:10]}, {r.get('wall_min', '?')} min, "
-        f"{m.get('cpus', '?')} CPUs |")
+        f"{where} |")
   return "\n".join(lines) + "\n"
 
 
@@ -520,11 +524,24 @@ def rerun_verdict(record):
                  f"spread (largest difference {r['max_abs_diff']:.2f} "
                  "points).")
     else:
+      before = r.get("committed_machine", {}).get("platform")
+      now = r.get("machine", {}).get("platform")
+      where = (f" It ran on a different platform from the committed run "
+               f"(`{now}` vs `{before}`)." if before and now and before != now
+               else "")
+      far = [c for c in r.get("per_cell", [])
+             if abs(c["rerun"] - c["mean"]) > 2 * c["spread"] + 1e-9]
+      far_text = "" if not far else " Outside 2×: " + ", ".join(
+          f"{c['cell']} ({c['rerun']:.2f} vs {c['mean']:.2f} ± "
+          f"{c['spread']:.2f})" for c in far) + "."
       out.append(
-          f"{name}: {r['beyond_1x']} of {r['cells']} cells differ by more "
-          f"than their spread and {r['beyond_2x']} by more than twice it "
-          f"(largest difference {r['max_abs_diff']:.2f} points, in "
-          f"{r['worst']}).")
+          f"{name}: the rerun is not identical.{where} {r['beyond_1x']} of "
+          f"{r['cells']} cells differ from the committed seed-{r['seed']} "
+          f"numbers by more than their spread and {r['beyond_2x']} by more "
+          f"than twice it (largest difference {r['max_abs_diff']:.2f} points, "
+          f"in {r['worst']}); against the mean ± spread shown, "
+          f"{r.get('mean_beyond_1x', '?')} cells fall outside 1× the spread "
+          f"and {r.get('mean_beyond_2x', '?')} outside 2×.{far_text}")
   return "\n".join(out) + "\n"
 
 
@@ -634,7 +651,13 @@ def scale_section(scale, summary, rel, rerun=None):
         "committed files (`python experiments/report.py "
         "--check=/tmp/rerun/cifar10_cpu`, which writes `rerun_check.json`). "
         "A cell's spread is its ± above.\n",
-        rerun_markdown(rerun), rerun_verdict(rerun), determinism]
+        rerun_markdown(rerun), rerun_verdict(rerun),
+        "The cells the seed's central observation and claim (c) rest on:\n",
+        rerun_headline_markdown(rerun),
+        "A spread from two or three seeds is a rough estimate (one or two "
+        "degrees of freedom): where the seeds happen to agree it is small, "
+        "and one more draw can fall well outside it in units of that "
+        "spread while being a fraction of a point away.\n", determinism]
   return "\n".join(parts)
 
 
@@ -677,11 +700,15 @@ def check(rerun_dir, committed_dir):
   """Compares a rerun's result files with the committed ones, cell by cell.
 
   Returns one dict per rerun run that has a committed counterpart (same
-  model and seed): ``cells`` compared, ``max_abs_diff`` and the cell it is
-  in (``worst``), ``beyond_1x`` / ``beyond_2x`` — how many cells differ by
-  more than 1× / 2× that cell's spread in the committed summary (std over
-  seeds, or over eval draws for a one-seed model) — ``largest_spread`` shown
-  for the model, and the rerun's commit, wall time and machine.
+  model and seed): ``per_cell`` — for every attack and ratio of the sweep
+  and the sparse-pixel curve, the committed number of that seed, the
+  rerun's, and the committed mean and spread the report shows (std over
+  seeds, or over eval draws for a one-seed model) — and from it ``cells``,
+  ``max_abs_diff`` and the cell it is in (``worst``), ``beyond_1x`` /
+  ``beyond_2x`` (cells whose rerun differs from the same seed's number by
+  more than 1× / 2× the cell's spread), ``mean_beyond_1x`` /
+  ``mean_beyond_2x`` (the same against the mean), ``largest_spread``, the
+  rerun's commit, wall time and machine, and the committed run's machine.
   """
   rerun, committed = load(rerun_dir), load(committed_dir)
   summary = summarize(committed)
@@ -693,34 +720,63 @@ def check(rerun_dir, committed_dir):
         continue
       ref = {(f, r["attack"], _key(r["ratio"])): r["accuracy"]
              for f in ("sweep", "sparse") for r in mine[0][f]}
-      spread = {("sweep",) + tuple(k.split("@")): e["spread"]
-                for k, e in summary[model]["sweep"].items()}
-      spread.update({("sparse", "gamma", k): e["spread"]
-                     for k, e in summary[model]["sparse"].items()})
-      diffs = []  # (|diff|, cell name, cell spread)
+      stats = {("sweep",) + tuple(k.split("@")): e
+               for k, e in summary[model]["sweep"].items()}
+      stats.update({("sparse", "gamma", k): e
+                    for k, e in summary[model]["sparse"].items()})
+      cells = []
       for f in ("sweep", "sparse"):
         for r in run[f]:
           key = (f, r["attack"], _key(r["ratio"]))
           if key in ref:
-            cell = (f, r["attack"], f"{key[2]:g}")
-            diffs.append((abs(r["accuracy"] - ref[key]),
-                          f"{f} {r['attack']}@{key[2]:g}",
-                          spread.get(cell, 0.0)))
-      worst = max(diffs, key=lambda d: d[0], default=(0.0, "—", 0.0))
-      if worst[0] == 0.0:
-        worst = (0.0, "—", 0.0)  # identical: no cell to name
+            e = stats.get((f, r["attack"], f"{key[2]:g}"),
+                          dict(mean=ref[key], spread=0.0))
+            cells.append(dict(cell=f"{f} {r['attack']}@{key[2]:g}",
+                              committed=ref[key], rerun=r["accuracy"],
+                              mean=e["mean"], spread=e["spread"]))
+      diff = lambda c: abs(c["rerun"] - c["committed"])
+      off = lambda c: abs(c["rerun"] - c["mean"])
+      worst = max(cells, key=diff, default=None)
+      if worst is not None and diff(worst) == 0.0:
+        worst = None  # identical: no cell to name
       eps = 1e-9  # a difference equal to the spread is within it
       rows.append(dict(
-          model=model, seed=run["seed"], cells=len(diffs),
-          max_abs_diff=worst[0], worst=worst[1], worst_spread=worst[2],
-          beyond_1x=sum(d > s + eps for d, _, s in diffs),
-          beyond_2x=sum(d > 2 * s + eps for d, _, s in diffs),
+          model=model, seed=run["seed"], cells=len(cells),
+          max_abs_diff=diff(worst) if worst else 0.0,
+          worst=worst["cell"] if worst else "—",
+          worst_spread=worst["spread"] if worst else 0.0,
+          beyond_1x=sum(diff(c) > c["spread"] + eps for c in cells),
+          beyond_2x=sum(diff(c) > 2 * c["spread"] + eps for c in cells),
+          mean_beyond_1x=sum(off(c) > c["spread"] + eps for c in cells),
+          mean_beyond_2x=sum(off(c) > 2 * c["spread"] + eps for c in cells),
           largest_spread=max(e["spread"] for part in ("sweep", "sparse")
                              for e in summary[model][part].values()),
           commit=run["run"].get("commit"),
           wall_min=round(run["run"].get("wall_s", 0.0) / 60, 1),
-          machine=run["run"].get("machine", {})))
+          machine=run["run"].get("machine", {}),
+          committed_machine=mine[0]["run"].get("machine", {}),
+          per_cell=cells))
   return rows
+
+
+HEADLINE = ("sweep alpha@0", "sweep alpha@0.2", "sweep beta@0.2",
+            "sweep gamma@0.2")
+
+
+def rerun_headline_markdown(record):
+  """The cells the claims rest on: committed, mean ± spread, rerun."""
+  lines = ["| model | seed | cell | committed (same seed) | committed mean ± "
+           "spread | rerun |", "|---|---|---|---|---|---|"]
+  for r in record["rows"]:
+    for c in r.get("per_cell", []):
+      if c["cell"] in HEADLINE:
+        attack, ratio = c["cell"].split()[1].split("@")
+        name = ("clean" if float(ratio) == 0 else
+                f"{SYMBOL[attack]} {float(ratio) * 100:.0f} %")
+        lines.append(f"| {r['model']} | {r['seed']} | {name} |"
+                     f" {c['committed']:.2f} | {c['mean']:.2f} ± "
+                     f"{c['spread']:.2f} | {c['rerun']:.2f} |")
+  return "\n".join(lines) + "\n"
 
 
 PREAMBLE = """# Experiments: the seed's table and claims on CIFAR-10

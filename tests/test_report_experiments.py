@@ -18,6 +18,14 @@ def _module(name):
 
 
 report = _module("report")
+_RUNNER = []
+
+
+def _runner():
+  """experiments/cifar10.py, loaded once (it defines absl flags)."""
+  if not _RUNNER:
+    _RUNNER.append(_module("cifar10"))
+  return _RUNNER[0]
 RATIOS = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2)
 SPARSE = (0.0, 0.5, 0.9, 0.99)
 
@@ -190,6 +198,9 @@ def test_check_compares_a_rerun_cell_by_cell(tmp_path):
   assert (row["max_abs_diff"], row["worst"], row["beyond_1x"]) == (
       1.0, "sparse gamma@0.5", 0)
   assert row["worst_spread"] == pytest.approx(2 ** 0.5)
+  # Against the committed mean ± spread: 21 is the mean of 20 and 22, and
+  # every other cell sits 1/sqrt(2) spreads from its mean (74 vs 73).
+  assert row["mean_beyond_1x"] == 0 and row["mean_beyond_2x"] == 0
   # The CLI writes rerun_check.json beside the committed results; the report
   # then shows it.
   report.main(["report.py", f"--results={committed}",
@@ -197,11 +208,17 @@ def test_check_compares_a_rerun_cell_by_cell(tmp_path):
   text = report.build(results=committed)
   assert "### Reproducibility" in text
   assert ("| clean | 0 | 28 | 0.2500 (sparse gamma@0.9, spread 0.00) | 1 / 1 "
-          "| 1.41 | abcabcabca, 10.0 min, 2 CPUs |") in text
-  assert ("`clean` seed 0: 1 of 28 cells differ by more than their spread and "
-          "1 by more than twice it (largest difference 0.25 points, in sparse "
-          "gamma@0.9).") in text
+          "| 1 / 1 | 1.41 | abcabcabca, 10.0 min, 2 CPUs |") in text
+  assert ("`clean` seed 0: the rerun is not identical. 1 of 28 cells differ "
+          "from the committed seed-0 numbers by more than their spread and 1 "
+          "by more than twice it (largest difference 0.25 points, in sparse "
+          "gamma@0.9); against the mean ± spread shown, 1 cells fall outside "
+          "1× the spread and 1 outside 2×. Outside 2×: sparse gamma@0.9 "
+          "(10.25 vs 10.00 ± 0.00).") in text
   assert "`clean` seed 1: the rerun is identical" in text
+  # The headline cells: committed, mean ± spread, rerun.
+  assert "| clean | 0 | γ 20 % | 14.00 | 13.00 ± 1.41 | 14.00 |" in text
+  assert "| clean | 1 | clean | 72.00 | 73.00 ± 1.41 | 72.00 |" in text
 
 
 def test_build_without_results_says_what_to_run(tmp_path):
@@ -209,8 +226,17 @@ def test_build_without_results_says_what_to_run(tmp_path):
     report.build(results=str(tmp_path))
 
 
+def test_runner_records_cpu_and_versions():
+  import jax  # pylint: disable=g-import-not-at-top
+  cifar10 = _runner()
+  assert cifar10.versions()["jax"] == jax.__version__
+  assert cifar10.versions(("no-such-package-xyz",)) == {
+      "no-such-package-xyz": None}
+  assert isinstance(cifar10.cpu_model(), str) and cifar10.cpu_model()
+
+
 def test_runner_rejects_bad_runs():
-  cifar10 = _module("cifar10")
+  cifar10 = _runner()
   assert cifar10.parse_runs("clean:0, mixed:1") == [("clean", 0),
                                                     ("mixed", 1)]
   with pytest.raises(Exception, match="'cleen' is not known"):
