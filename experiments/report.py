@@ -533,7 +533,9 @@ def rerun_verdict(record):
              if abs(c["rerun"] - c["mean"]) > 2 * c["spread"] + 1e-9]
       far_text = "" if not far else " Outside 2×: " + ", ".join(
           f"{c['cell']} ({c['rerun']:.2f} vs {c['mean']:.2f} ± "
-          f"{c['spread']:.2f})" for c in far) + "."
+          f"{c['spread']:.2f})" for c in far) + (
+              f": at most {max(abs(c['rerun'] - c['mean']) for c in far):.2f} "
+              "points from the mean.")
       out.append(
           f"{name}: the rerun is not identical.{where} {r['beyond_1x']} of "
           f"{r['cells']} cells differ from the committed seed-{r['seed']} "
@@ -572,7 +574,9 @@ def runs_markdown(summary):
         f"| {model} | {', '.join(map(str, s['seeds']))} | {s['epochs']} | "
         f"{', '.join(f'{w:.1f}' for w in s['wall_min'])} | "
         f"{', '.join(c[:10] + ('-dirty' if c.endswith('-dirty') else '') for c in s['commits'])} | "
-        f"{s['machine'].get('cpus')} CPUs, {s['machine'].get('devices')} |")
+        f"{s['machine'].get('cpus')} CPUs"
+        f"{' ' + s['machine']['cpu_model'] if s['machine'].get('cpu_model') else ''}"
+        f", {s['machine'].get('devices')} |")
   shas = sorted({c.replace("-dirty", "") for s in summary.values()
                  for c in s["commits"]})
   same = same_code(shas)
@@ -607,8 +611,8 @@ def scale_section(scale, summary, rel, rerun=None):
       "Mean ± sample std over seeds for models with several seeds. For a "
       "model with one seed the ± is only the std over the eval draws of the "
       "random masks (0 for α and α-pixels, deterministic given the model): it "
-      "says nothing of seed-to-seed variation, which the two-seed models "
-      "show. Column headers give the hidden pixels of 32×32.\n"]
+      "says nothing of seed-to-seed variation, which the models with "
+      "several seeds show. Column headers give the hidden pixels of 32×32.\n"]
   for attack in ATTACKS:
     parts += [f"**{LONG[attack]}**\n", attack_markdown(summary, attack)]
   parts += [
@@ -656,8 +660,8 @@ def scale_section(scale, summary, rel, rerun=None):
         rerun_headline_markdown(rerun),
         "A spread from two or three seeds is a rough estimate (one or two "
         "degrees of freedom): where the seeds happen to agree it is small, "
-        "and one more draw can fall well outside it in units of that "
-        "spread while being a fraction of a point away.\n", determinism]
+        "and one more draw can fall outside it in units of that spread "
+        "while being close in points.\n", determinism]
   return "\n".join(parts)
 
 
@@ -797,13 +801,12 @@ files under `experiments/results/`; do not edit it by hand (edit the prose in
 
 ```bash
 pip install -e '.[test]'
-python experiments/cifar10.py      # CPU scale: clean, mixed, masked, masked_all (seed 0), clean and mixed (seed 1)
+python experiments/cifar10.py      # CPU scale: clean (seeds 0-2), mixed (0, 1), masked, masked_all, masked_sparse (0)
 python experiments/report.py       # this file, summary.json and the plots
 ```
 
 Optional, not in the results below: `--runs=masked:1,masked_all:1` (second
-seeds of the masked models) and `--runs=masked_sparse:0` (γ hiding up to 99 %
-in training, for claim (b)). On a 2-core CPU one run took 14–85 minutes
+seeds of the masked models). On a 2-core CPU one run took 14–86 minutes
 depending on the model and the machine's load (see Runs); the script skips
 runs whose `run.json` exists and resumes an interrupted one from its
 checkpoints.

@@ -214,7 +214,7 @@ def test_check_compares_a_rerun_cell_by_cell(tmp_path):
           "by more than twice it (largest difference 0.25 points, in sparse "
           "gamma@0.9); against the mean ± spread shown, 1 cells fall outside "
           "1× the spread and 1 outside 2×. Outside 2×: sparse gamma@0.9 "
-          "(10.25 vs 10.00 ± 0.00).") in text
+          "(10.25 vs 10.00 ± 0.00): at most 0.25 points from the mean.") in text
   assert "`clean` seed 1: the rerun is identical" in text
   # The headline cells: committed, mean ± spread, rerun.
   assert "| clean | 0 | γ 20 % | 14.00 | 13.00 ± 1.41 | 14.00 |" in text
