@@ -489,6 +489,12 @@ def differences_markdown(summary):
   return "\n".join(out)
 
 
+def _machine(m):
+  """'2 CPUs AMD EPYC' from a run.json machine record (model if recorded)."""
+  return " ".join(filter(None, [str(m.get("cpus", "?")), "CPUs",
+                                m.get("cpu_model")]))
+
+
 def rerun_markdown(record):
   """The --check table: a rerun's numbers against the committed ones."""
   lines = ["| model | seed | cells compared | max abs difference (points), "
@@ -497,9 +503,6 @@ def rerun_markdown(record):
            "shown for the model | rerun: commit, wall time, machine |",
            "|---|---|---|---|---|---|---|---|"]
   for r in record["rows"]:
-    m = r.get("machine", {})
-    where = " ".join(filter(None, [str(m.get("cpus", "?")), "CPUs",
-                                   m.get("cpu_model")]))
     lines.append(
         f"| {r['model']} | {r['seed']} | {r['cells']} | "
         f"{r['max_abs_diff']:.4f} ({r.get('worst', '—')}, spread "
@@ -507,7 +510,7 @@ def rerun_markdown(record):
         f"{r.get('beyond_2x', '?')} | {r.get('mean_beyond_1x', '?')} / "
         f"{r.get('mean_beyond_2x', '?')} | {r['largest_spread']:.2f} | "
         f"{str(r.get('commit') or '?')[:10]}, {r.get('wall_min', '?')} min, "
-        f"{where} |")
+        f"{_machine(r.get('machine', {}))} |")
   return "\n".join(lines) + "\n"
 
 
@@ -529,8 +532,7 @@ def rerun_verdict(record):
       where = (f" It ran on a different platform from the committed run "
                f"(`{now}` vs `{before}`)." if before and now and before != now
                else "")
-      far = [c for c in r.get("per_cell", [])
-             if abs(c["rerun"] - c["mean"]) > 2 * c["spread"] + 1e-9]
+      far = r.get("mean_outside_2x", [])
       far_text = "" if not far else " Outside 2×: " + ", ".join(
           f"{c['cell']} ({c['rerun']:.2f} vs {c['mean']:.2f} ± "
           f"{c['spread']:.2f})" for c in far) + (
@@ -574,9 +576,7 @@ def runs_markdown(summary):
         f"| {model} | {', '.join(map(str, s['seeds']))} | {s['epochs']} | "
         f"{', '.join(f'{w:.1f}' for w in s['wall_min'])} | "
         f"{', '.join(c[:10] + ('-dirty' if c.endswith('-dirty') else '') for c in s['commits'])} | "
-        f"{s['machine'].get('cpus')} CPUs"
-        f"{' ' + s['machine']['cpu_model'] if s['machine'].get('cpu_model') else ''}"
-        f", {s['machine'].get('devices')} |")
+        f"{_machine(s['machine'])}, {s['machine'].get('devices')} |")
   shas = sorted({c.replace("-dirty", "") for s in summary.values()
                  for c in s["commits"]})
   same = same_code(shas)
@@ -711,7 +711,8 @@ def check(rerun_dir, committed_dir):
   ``max_abs_diff`` and the cell it is in (``worst``), ``beyond_1x`` /
   ``beyond_2x`` (cells whose rerun differs from the same seed's number by
   more than 1× / 2× the cell's spread), ``mean_beyond_1x`` /
-  ``mean_beyond_2x`` (the same against the mean), ``largest_spread``, the
+  ``mean_beyond_2x`` (the same against the mean; ``mean_outside_2x`` lists
+  the cells beyond 2×), ``largest_spread``, the
   rerun's commit, wall time and machine, and the committed run's machine.
   """
   rerun, committed = load(rerun_dir), load(committed_dir)
@@ -724,17 +725,13 @@ def check(rerun_dir, committed_dir):
         continue
       ref = {(f, r["attack"], _key(r["ratio"])): r["accuracy"]
              for f in ("sweep", "sparse") for r in mine[0][f]}
-      stats = {("sweep",) + tuple(k.split("@")): e
-               for k, e in summary[model]["sweep"].items()}
-      stats.update({("sparse", "gamma", k): e
-                    for k, e in summary[model]["sparse"].items()})
+      stats = {f: aggregate(committed[model], f) for f in ("sweep", "sparse")}
       cells = []
       for f in ("sweep", "sparse"):
         for r in run[f]:
           key = (f, r["attack"], _key(r["ratio"]))
           if key in ref:
-            e = stats.get((f, r["attack"], f"{key[2]:g}"),
-                          dict(mean=ref[key], spread=0.0))
+            e = stats[f].get(key[1:], dict(mean=ref[key], spread=0.0))
             cells.append(dict(cell=f"{f} {r['attack']}@{key[2]:g}",
                               committed=ref[key], rerun=r["accuracy"],
                               mean=e["mean"], spread=e["spread"]))
@@ -744,6 +741,7 @@ def check(rerun_dir, committed_dir):
       if worst is not None and diff(worst) == 0.0:
         worst = None  # identical: no cell to name
       eps = 1e-9  # a difference equal to the spread is within it
+      far = [c for c in cells if off(c) > 2 * c["spread"] + eps]
       rows.append(dict(
           model=model, seed=run["seed"], cells=len(cells),
           max_abs_diff=diff(worst) if worst else 0.0,
@@ -752,7 +750,8 @@ def check(rerun_dir, committed_dir):
           beyond_1x=sum(diff(c) > c["spread"] + eps for c in cells),
           beyond_2x=sum(diff(c) > 2 * c["spread"] + eps for c in cells),
           mean_beyond_1x=sum(off(c) > c["spread"] + eps for c in cells),
-          mean_beyond_2x=sum(off(c) > 2 * c["spread"] + eps for c in cells),
+          mean_beyond_2x=len(far),
+          mean_outside_2x=far,
           largest_spread=max(e["spread"] for part in ("sweep", "sparse")
                              for e in summary[model][part].values()),
           commit=run["run"].get("commit"),
