@@ -15,7 +15,12 @@ from mdr import masks
 
 MODES = ("clean", "masked", "mixed")
 OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("cosine", "constant")
+SCHEDULES = ("cosine", "constant", "linear")
+FLIPS = ("random", "alternating", "none")
+PADS = ("zero", "reflect")
+DECAY_ON = ("kernels", "all")
+TTA_LEVELS = (0, 1, 2)
+EVAL_SUITES = ("clean", "mask_sweep", "sparse_pixels")
 
 
 class ConfigError(ValueError):
@@ -44,6 +49,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.model = ml_collections.ConfigDict()
   c.model.name = "resnet18"       # mdr.models registry name
   c.model.dtype = "float32"       # "bfloat16" for GPU/TPU compute
+  c.model.width = 1.0             # width multiplier (models whose registry entry takes one: airbench)
 
   c.train = ml_collections.ConfigDict()
   c.train.mode = "mixed"          # clean | masked (every image masked) | mixed (a share masked)
@@ -55,7 +61,12 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.batch_size = 128        # global batch, split over all devices
   c.train.epochs = 200.0          # training length in epochs ...
   c.train.steps = 0               # ... or in steps (> 0 wins over epochs)
-  c.train.augment = True          # random crop (4-px zero padding) + horizontal flip
+  c.train.augment = True          # random translation (crop of a padded image) + horizontal flip
+  c.train.translate = 4           # augment: max shift in pixels (crop of the image padded by this)
+  c.train.translate_pad = "zero"  # augment: padding of the shifted image: zero | reflect
+  c.train.flip = "random"         # augment: random (each image, p = 1/2) | alternating (a fixed half
+                                  #   of the images flipped in even epochs, the other half in odd ones) | none
+  c.train.whiten_bias_epochs = 3.0  # models with a whitening layer: its bias trains this long, then freezes
   c.train.label_smoothing = 0.0
 
   c.optim = ml_collections.ConfigDict()
@@ -63,8 +74,15 @@ def base_config() -> ml_collections.ConfigDict:
   c.optim.learning_rate = 0.1     # peak learning rate
   c.optim.momentum = 0.9          # sgd momentum / adamw b1
   c.optim.weight_decay = 5e-4     # on conv/dense kernels only
-  c.optim.schedule = "cosine"     # cosine (to 0) | constant, after warmup
+  c.optim.schedule = "cosine"     # cosine (to 0) | constant, after warmup | linear (to lr_end_factor)
   c.optim.warmup_epochs = 1.0     # linear warmup length
+  c.optim.lr_start_factor = 0.0   # warmup starts at this share of the peak learning rate
+  c.optim.lr_end_factor = 0.0     # linear schedule: ends at this share of the peak
+  c.optim.weight_decay_on = "kernels"  # kernels (conv/dense weights) | all (every trained parameter)
+  c.optim.bias_lr_scale = 1.0     # learning-rate multiplier of batch-norm biases (their weight decay
+                                  #   is divided by it, so the decay per step is unchanged)
+  c.optim.lookahead_every = 0     # > 0: every k steps pull the weights to a slow EMA copy (airbench: 5)
+  c.optim.lookahead_decay = 0.95**5  # EMA decay at the last step; step t uses decay * (t/T)**3
 
   c.log_every_steps = 100         # metrics to TensorBoard + metrics.jsonl + console
   c.checkpoint_every_steps = 1000  # also at the end; reruns resume from the latest
@@ -78,6 +96,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.sparse_draws = 2         # draws for the sparse-pixel (gamma) curve
   c.eval.batch_size = 500         # eval batch (global)
   c.eval.fill = "zero"            # fill of hidden pixels at evaluation
+  c.eval.suites = ("clean", "mask_sweep", "sparse_pixels")  # what evaluation runs
+  c.eval.tta = 0                  # test-time augmentation of every evaluated prediction: 0 none |
+                                  #   1 mirror (2 views) | 2 mirror + 1-px shifts (6 views, airbench)
   return c
 
 
@@ -90,9 +111,10 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   if arg in (None, "", "full"):
     c.model.dtype = "bfloat16"
     return c
-  if arg != "cpu":
+  if arg not in ("cpu", "cpu_resnet8"):
     raise ConfigError(f"config argument {arg!r} is not known: use "
-                      f"configs/<name>.py (full scale) or configs/<name>.py:cpu")
+                      f"configs/<name>.py (full scale), configs/<name>.py:cpu "
+                      f"or configs/<name>.py:cpu_resnet8")
   c.model.name = "resnet_small"   # ResNet-8, width 16: ~78 k parameters
   c.train.epochs = 8.0
   c.optim.learning_rate = 0.1
@@ -100,6 +122,53 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   c.log_every_steps = 50
   c.checkpoint_every_steps = 500
   c.eval.draws = 2
+  return c
+
+
+# airbench94's hyperparameters in its decoupled form (per 1,024 examples).
+AIRBENCH = dict(lr=11.5, weight_decay=0.0153, momentum=0.85, bias_lr_scale=64.0,
+                label_smoothing=0.2, warmup_share=0.23, lr_start_factor=0.2,
+                lr_end_factor=0.07, lookahead_every=5, translate=2)
+
+
+def airbench_recipe(c: ml_collections.ConfigDict, width: float, epochs: float,
+                    batch_size: int = 1024) -> ml_collections.ConfigDict:
+  """Sets ``c`` to airbench94's network and training recipe.
+
+  The decoupled learning rate ``lr`` (per 1,024 examples, independent of the
+  momentum) becomes the plain Nesterov-SGD rate of a mean loss,
+  ``lr * B / 1024 / (1 + 1 / (1 - momentum))`` (1.5 at B = 1,024), and the
+  decoupled weight decay the coupled L2 coefficient ``weight_decay / lr``;
+  batch-norm biases train 64x faster; learning rate linear from 0.2x to 1x
+  over the first 23 % of the steps, then down to 0.07x; label smoothing 0.2;
+  alternating flip and 2-px reflect translation; lookahead every 5 steps;
+  TTA level 2 in evaluation.
+  """
+  a = AIRBENCH
+  c.model.name = "airbench"
+  c.model.width = float(width)
+  c.train.batch_size = batch_size
+  c.train.epochs = float(epochs)
+  c.train.steps = 0
+  c.train.label_smoothing = a["label_smoothing"]
+  c.train.augment = True
+  c.train.translate = a["translate"]
+  c.train.translate_pad = "reflect"
+  c.train.flip = "alternating"
+  c.train.whiten_bias_epochs = 3.0
+  c.optim.name = "sgd"
+  c.optim.momentum = a["momentum"]
+  c.optim.learning_rate = (a["lr"] * batch_size / 1024 /
+                           (1 + 1 / (1 - a["momentum"])))
+  c.optim.weight_decay = a["weight_decay"] / a["lr"]
+  c.optim.weight_decay_on = "all"
+  c.optim.bias_lr_scale = a["bias_lr_scale"]
+  c.optim.schedule = "linear"
+  c.optim.warmup_epochs = a["warmup_share"] * epochs
+  c.optim.lr_start_factor = a["lr_start_factor"]
+  c.optim.lr_end_factor = a["lr_end_factor"]
+  c.optim.lookahead_every = a["lookahead_every"]
+  c.eval.tta = 2
   return c
 
 
@@ -158,6 +227,35 @@ def validate(c: ml_collections.ConfigDict, num_devices: int = 1) -> None:
           "steps > 0, or steps = 0 and epochs > 0")
   if c.optim.name not in OPTIMIZERS:
     _fail("optim.name", c.optim.name, f"one of {OPTIMIZERS}")
+  for field, value, allowed in (("train.flip", c.train.flip, FLIPS),
+                                ("train.translate_pad", c.train.translate_pad,
+                                 PADS),
+                                ("optim.weight_decay_on",
+                                 c.optim.weight_decay_on, DECAY_ON),
+                                ("eval.tta", c.eval.tta, TTA_LEVELS)):
+    if isinstance(value, bool) or value not in allowed:
+      _fail(field, value, f"one of {allowed}")
+  suites = c.eval.suites
+  if isinstance(suites, str) or any(x not in EVAL_SUITES for x in suites):
+    _fail("eval.suites", suites, f"a list of {EVAL_SUITES} (may be empty)")
+  if not isinstance(c.train.translate, int) or not 0 <= c.train.translate <= 16:
+    _fail("train.translate", c.train.translate, "an integer in [0, 16]")
+  if not isinstance(c.optim.lookahead_every, int) or c.optim.lookahead_every < 0:
+    _fail("optim.lookahead_every", c.optim.lookahead_every,
+          "an integer >= 0 (0 = off)")
+  if not 0 <= c.optim.lookahead_decay < 1:
+    _fail("optim.lookahead_decay", c.optim.lookahead_decay, "in [0, 1)")
+  for field in ("lr_start_factor", "lr_end_factor"):
+    if not 0 <= c.optim[field] <= 1:
+      _fail(f"optim.{field}", c.optim[field], "in [0, 1]")
+  if not c.optim.bias_lr_scale > 0 or math.isinf(c.optim.bias_lr_scale):
+    _fail("optim.bias_lr_scale", c.optim.bias_lr_scale, "a finite number > 0")
+  if not c.model.width > 0 or math.isinf(c.model.width):
+    _fail("model.width", c.model.width, "a finite number > 0")
+  if not math.isfinite(c.train.whiten_bias_epochs) or \
+      c.train.whiten_bias_epochs < 0:
+    _fail("train.whiten_bias_epochs", c.train.whiten_bias_epochs,
+          "a finite number >= 0")
   if c.optim.schedule not in SCHEDULES:
     _fail("optim.schedule", c.optim.schedule, f"one of {SCHEDULES}")
   if not c.optim.learning_rate > 0 or math.isinf(c.optim.learning_rate):

@@ -28,6 +28,7 @@ import numpy as np
 from mdr import masks
 from mdr import report
 from mdr import saliency as saliency_lib
+from mdr import tta as tta_lib
 
 def hidden_pixels(attack: str, ratio: float, height: int, width: int) -> int:
   if attack in ("alpha", "beta"):
@@ -35,7 +36,8 @@ def hidden_pixels(attack: str, ratio: float, height: int, width: int) -> int:
   return int(masks.num_pixels(ratio, height, width))
 
 
-def make_correct_fn(model, attack: str, fill: str, mean, batch_sharding):
+def make_correct_fn(model, attack: str, fill: str, mean, batch_sharding,
+                    tta: int = 0):
   """jitted (variables, images_u8, labels, start, key, ratios[R], draws[D])
   -> correct counts [D, R] for one batch starting at ``start``."""
   spec = masks.get(attack)
@@ -50,7 +52,8 @@ def make_correct_fn(model, attack: str, fill: str, mean, batch_sharding):
     images = images_u8[idx].astype(jnp.float32) / 255.0
     labels = labels_all[idx]
     images = jax.lax.with_sharding_constraint(images, batch_sharding)
-    logits_fn = lambda x: model.apply(variables, x, train=False)
+    logits_fn = tta_lib.wrap(lambda x: model.apply(variables, x, train=False),
+                             tta)
     sal = None
     if spec.needs_saliency:
       sal = saliency_lib.input_gradient(logits_fn, images, labels)
@@ -75,9 +78,9 @@ def make_correct_fn(model, attack: str, fill: str, mean, batch_sharding):
 
 
 def sweep(model, variables, images_u8, labels, attack, ratios, draws, key,
-          fill, mean, batch, batch_sharding):
+          fill, mean, batch, batch_sharding, tta=0):
   """Accuracy (percent) per draw and ratio: ``[draws, len(ratios)]``."""
-  fn = make_correct_fn(model, attack, fill, mean, batch_sharding)
+  fn = make_correct_fn(model, attack, fill, mean, batch_sharding, tta)
   n = labels.shape[0]
   total = np.zeros((draws, len(ratios)), np.int64)
   r = jnp.asarray(ratios, jnp.float32)
@@ -89,8 +92,26 @@ def sweep(model, variables, images_u8, labels, attack, ratios, draws, key,
   return total / n * 100.0
 
 
+def clean_accuracy(model, variables, images_u8, labels, batch, tta):
+  """Top-1 accuracy (percent) on the whole split, with TTA at level ``tta``."""
+  n = labels.shape[0]
+  logits_fn = lambda x: tta_lib.wrap(
+      lambda y: model.apply(variables, y, train=False), tta)(x)
+
+  @functools.partial(jax.jit, static_argnames=("size",))
+  def correct(images_u8, labels, start, size):
+    idx = jnp.minimum(start + jnp.arange(size), n - 1)
+    valid = start + jnp.arange(size) < n
+    x = images_u8[idx].astype(jnp.float32) / 255.0
+    return jnp.sum((jnp.argmax(logits_fn(x), -1) == labels[idx]) & valid)
+
+  total = sum(int(correct(images_u8, labels, jnp.int32(s), size=batch))
+              for s in range(0, n, batch))
+  return total / n * 100.0
+
+
 def evaluate(config, workdir, model, variables, dataset, mesh) -> str:
-  """Runs the sweep and the sparse-pixel curve; writes ``workdir/eval``."""
+  """Runs the suites of ``config.eval.suites``; writes ``workdir/eval``."""
   ec = config.eval
   replicated = NamedSharding(mesh, P())
   batch_sharding = NamedSharding(mesh, P("data"))
@@ -103,13 +124,16 @@ def evaluate(config, workdir, model, variables, dataset, mesh) -> str:
   mean = jnp.asarray(dataset.mean, jnp.float32)
   eval_key = rng_streams(config.seed)["eval"]
   batch = min(ec.batch_size, -(-n // jax.device_count()) * jax.device_count())
+  suites = tuple(ec.suites)
+  tta_note = f"TTA: {tta_lib.NAMES[ec.tta]}"
+  title = f"{config.model.name} — {config.train.mode} training ({tta_note})"
 
   def run(attack, ratios, draws, salt):
     t = time.perf_counter()
     random = not masks.get(attack).needs_saliency
     acc = sweep(model, variables, images, labels, attack, ratios,
                 draws if random else 1, jax.random.fold_in(eval_key, salt),
-                ec.fill, mean, batch, batch_sharding)
+                ec.fill, mean, batch, batch_sharding, ec.tta)
     logging.info("eval %s over %d ratios x %d draws on %d images: %.1f s",
                  attack, len(ratios), acc.shape[0], n, time.perf_counter() - t)
     return [dict(attack=attack, ratio=float(r),
@@ -119,20 +143,34 @@ def evaluate(config, workdir, model, variables, dataset, mesh) -> str:
                  n=n)
             for i, r in enumerate(ratios)]
 
-  records = []
-  for i, attack in enumerate(ec.attacks):
-    records += run(attack, list(ec.ratios), ec.draws, i)
-  sparse = run("gamma", list(ec.sparse_ratios), ec.sparse_draws, 1000)
-
   out = os.path.join(workdir, "eval")
-  if jax.process_index() == 0:
+  write = jax.process_index() == 0
+  if write:
     os.makedirs(out, exist_ok=True)
-    report.write_sweep(out, records, title=f"{config.model.name} — "
-                       f"{config.train.mode} training")
-    report.write_sparse(out, sparse, title=f"{config.model.name} — "
-                        f"{config.train.mode} training",
-                        num_classes=dataset.num_classes)
-    logging.info("eval files in %s", out)
-    for line in report.sweep_markdown(records).splitlines():
-      logging.info("%s", line)
+  if "clean" in suites:
+    t = time.perf_counter()
+    clean = dict(accuracy=clean_accuracy(model, variables, images, labels,
+                                         batch, ec.tta),
+                 tta=ec.tta, tta_views=tta_lib.NAMES[ec.tta], n=n)
+    if ec.tta:
+      clean["accuracy_no_tta"] = clean_accuracy(model, variables, images,
+                                                labels, batch, 0)
+    clean["seconds"] = time.perf_counter() - t
+    logging.info("eval clean: %s", clean)
+    if write:
+      report.write_json(os.path.join(out, "clean.json"), clean)
+  if "mask_sweep" in suites:
+    records = []
+    for i, attack in enumerate(ec.attacks):
+      records += run(attack, list(ec.ratios), ec.draws, i)
+    if write:
+      report.write_sweep(out, records, title=title)
+      for line in report.sweep_markdown(records).splitlines():
+        logging.info("%s", line)
+  if "sparse_pixels" in suites:
+    sparse = run("gamma", list(ec.sparse_ratios), ec.sparse_draws, 1000)
+    if write:
+      report.write_sparse(out, sparse, title=title,
+                          num_classes=dataset.num_classes)
+  logging.info("eval files in %s", out)
   return out

@@ -59,11 +59,16 @@ def sparse_markdown(records: Sequence[dict]) -> str:
   return "\n".join(lines) + "\n"
 
 
-def _dump(path, records):
+def write_json(path, obj):
+  """Writes ``obj`` as JSON atomically (a temporary file, then a rename)."""
   tmp = path + ".tmp"
   with open(tmp, "w") as f:
-    json.dump(list(records), f, indent=1)
+    json.dump(obj, f, indent=1)
   os.replace(tmp, path)
+
+
+def _dump(path, records):
+  write_json(path, list(records))
 
 
 def plot_sweeps(path, series, title, xlabel="hidden pixels (%)", chance=None):

@@ -68,6 +68,19 @@ def schedule_and_steps(config, num_train: int):
       1, math.ceil(config.train.epochs * steps_per_epoch))
   warmup = min(int(config.optim.warmup_epochs * steps_per_epoch), total - 1)
   peak = config.optim.learning_rate
+  o = config.optim
+  if o.schedule == "linear":
+    # Linear from lr_start_factor * peak to the peak over the warmup, then
+    # linear to lr_end_factor * peak at the last step (airbench's schedule).
+    sched = optax.join_schedules(
+        [optax.linear_schedule(o.lr_start_factor * peak, peak, max(warmup, 1)),
+         optax.linear_schedule(peak, o.lr_end_factor * peak,
+                               max(total - warmup, 1))], [max(warmup, 1)])
+    return total, steps_per_epoch, sched
+  if o.lr_start_factor and warmup > 0:
+    raise config_lib.ConfigError(
+        f"config.optim.lr_start_factor = {o.lr_start_factor} is only used by "
+        f"the 'linear' schedule: set it to 0 or use schedule='linear'")
   if config.optim.schedule == "cosine" and warmup > 0:
     sched = optax.warmup_cosine_decay_schedule(0.0, peak, warmup, total,
                                                end_value=0.0)
@@ -82,28 +95,119 @@ def schedule_and_steps(config, num_train: int):
   return total, steps_per_epoch, sched
 
 
-def make_optimizer(config, sched) -> optax.GradientTransformation:
-  decay_mask = lambda params: jax.tree.map(lambda p: p.ndim > 1, params)
+def param_labels(params) -> Any:
+  """The optimizer group of each parameter, from its path.
+
+  ``frozen`` (never updated: the whitening filters ``whiten/kernel``),
+  ``whiten_bias`` (trained for ``train.whiten_bias_epochs``), ``norm_bias``
+  (batch-norm biases: learning rate times ``optim.bias_lr_scale``) or
+  ``other``.
+  """
+  def label(path, _):
+    names = [str(getattr(k, "key", k)) for k in path]
+    if names[0] == "whiten":
+      return "frozen" if names[-1] == "kernel" else "whiten_bias"
+    if names[-1] == "bias" and any("norm" in n.lower() for n in names[:-1]):
+      return "norm_bias"
+    return "other"
+  return jax.tree_util.tree_map_with_path(label, params)
+
+
+def make_optimizer(config, sched, params=None,
+                   steps_per_epoch: int = 1) -> optax.GradientTransformation:
+  """SGD (Nesterov) or AdamW, with per-group learning rates and decay.
+
+  Weight decay is coupled (added to the gradient) on conv/dense kernels, or
+  on every trained parameter with ``optim.weight_decay_on = "all"``.
+  Batch-norm biases get ``bias_lr_scale`` times the learning rate and
+  ``1/bias_lr_scale`` times the weight decay (the decay per step is
+  unchanged). Frozen parameters get no update at all.
+  """
   o = config.optim
+  if params is None:
+    return _group_optimizer(config, sched, "other", True, steps_per_epoch)
+  labels = param_labels(params)
+  decays = jax.tree.map(
+      lambda p: o.weight_decay_on == "all" or p.ndim > 1, params)
+  groups = jax.tree.map(lambda l, d: f"{l}:{int(d)}", labels, decays)
+  names = sorted(set(jax.tree.leaves(groups)))
+  return optax.partition(
+      {g: _group_optimizer(config, sched, g.split(":")[0],
+                           g.endswith(":1"), steps_per_epoch) for g in names},
+      groups)
+
+
+def _group_optimizer(config, sched, group, decay, steps_per_epoch):
+  o = config.optim
+  if group == "frozen":
+    return optax.set_to_zero()
+  scale = o.bias_lr_scale if group == "norm_bias" else 1.0
+  wd = o.weight_decay / scale if decay else 0.0
   if o.name == "sgd":
-    return optax.chain(
-        optax.add_decayed_weights(o.weight_decay, mask=decay_mask),
-        optax.sgd(sched, momentum=o.momentum, nesterov=True))
-  return optax.adamw(sched, b1=o.momentum, weight_decay=o.weight_decay,
-                     mask=decay_mask)
+    lr = sched if scale == 1.0 else (lambda t: sched(t) * scale)
+    parts = [optax.add_decayed_weights(wd)] if wd else []
+    parts.append(optax.sgd(lr, momentum=o.momentum, nesterov=True))
+  else:
+    parts = [optax.adamw(sched, b1=o.momentum, weight_decay=wd)]
+  if group == "whiten_bias":
+    until = int(round(config.train.whiten_bias_epochs * steps_per_epoch))
+    parts.append(optax.scale_by_schedule(
+        lambda count: jnp.where(count < until, 1.0, 0.0)))
+  return optax.chain(*parts) if len(parts) > 1 else parts[0]
 
 
-def augment(key: jax.Array, images: jax.Array) -> jax.Array:
-  """Random crop with 4-pixel zero padding and random horizontal flip."""
+FLIP_SALT = 0x464C4950  # "FLIP": the alternating-flip halves' stream
+
+
+def alternating_flip(key, idx, epoch, num_train):
+  """Whether each example ``idx`` is mirrored in ``epoch`` (airbench's flip).
+
+  A fixed half of the train split (drawn once from ``key``) is mirrored in
+  even epochs and the other half in odd ones, so every image is seen both
+  ways in any two consecutive epochs.
+  """
+  half = jax.random.permutation(jax.random.fold_in(key, FLIP_SALT),
+                                num_train) < num_train // 2
+  return half[idx] ^ (epoch % 2 == 1)
+
+
+def augment(key: jax.Array, images: jax.Array, translate: int = 4,
+            pad: str = "zero", flip: str = "random",
+            flips: Optional[jax.Array] = None) -> jax.Array:
+  """Random translation and horizontal flip of a batch ``[B, H, W, C]``.
+
+  Translation: a random ``H x W`` crop of the image padded by ``translate``
+  pixels (``pad``: zero or reflect). Flip: ``random`` mirrors each image
+  with probability 1/2; ``alternating`` mirrors where ``flips`` (bool
+  ``[B]``, from :func:`alternating_flip`) is true; ``none`` never.
+  """
   b, h, w, c = images.shape
   k_crop, k_flip = jax.random.split(key)
-  padded = jnp.pad(images, ((0, 0), (4, 4), (4, 4), (0, 0)))
-  offsets = jax.random.randint(k_crop, (b, 2), 0, 9)
-  crop = jax.vmap(lambda x, o: jax.lax.dynamic_slice(x, (o[0], o[1], 0),
-                                                     (h, w, c)))
-  images = crop(padded, offsets)
-  flip = jax.random.bernoulli(k_flip, 0.5, (b,))
-  return jnp.where(flip[:, None, None, None], images[:, :, ::-1], images)
+  if translate:
+    t = translate
+    padded = jnp.pad(images, ((0, 0), (t, t), (t, t), (0, 0)),
+                     mode="constant" if pad == "zero" else "reflect")
+    offsets = jax.random.randint(k_crop, (b, 2), 0, 2 * t + 1)
+    crop = jax.vmap(lambda x, o: jax.lax.dynamic_slice(x, (o[0], o[1], 0),
+                                                       (h, w, c)))
+    images = crop(padded, offsets)
+  if flip == "none":
+    return images
+  if flip == "random":
+    flips = jax.random.bernoulli(k_flip, 0.5, (b,))
+  return jnp.where(flips[:, None, None, None], images[:, :, ::-1], images)
+
+
+def lookahead(slow, fast, decay):
+  """airbench's lookahead: ``slow += (1 - decay) (fast - slow)``; both
+  become the new slow weights. Returns ``(slow, fast)``."""
+  slow = jax.tree.map(lambda s, f: s + (1 - decay) * (f - s), slow, fast)
+  return slow, slow
+
+
+def lookahead_decay(config, done, total):
+  """The EMA decay after step ``done`` of ``total``: ``decay·(done/total)³``."""
+  return config.optim.lookahead_decay * (done / total) ** 3
 
 
 def mask_training_batch(tc, key, images, labels, saliency_fn, mean):
@@ -154,8 +258,9 @@ def batch_indices(key, step, steps_per_epoch, num_train, batch):
 # ---------------------------------------------------------------------------
 
 def make_train_step(config, model, tx, sched, streams, steps_per_epoch,
-                    num_train, mean, batch_sharding):
+                    num_train, mean, batch_sharding, total_steps=None):
   tc = config.train
+  total_steps = total_steps or config.train.steps or 1
 
   def step_fn(state: State, images_u8, labels_all):
     step = state["step"]
@@ -166,7 +271,12 @@ def make_train_step(config, model, tx, sched, streams, steps_per_epoch,
     images = jax.lax.with_sharding_constraint(images, batch_sharding)
     labels = jax.lax.with_sharding_constraint(labels, batch_sharding)
     if tc.augment:
-      images = augment(jax.random.fold_in(streams["augment"], step), images)
+      flips = None
+      if tc.flip == "alternating":
+        flips = alternating_flip(streams["augment"], idx,
+                                 step // steps_per_epoch, num_train)
+      images = augment(jax.random.fold_in(streams["augment"], step), images,
+                       tc.translate, tc.translate_pad, tc.flip, flips)
     variables = {"params": state["params"], "batch_stats": state["batch_stats"]}
     if tc.mode != "clean":
       logits_fn = lambda x: model.apply(variables, x, train=False)
@@ -205,6 +315,26 @@ def make_train_step(config, model, tx, sched, streams, steps_per_epoch,
         bad_step=jnp.where((state["bad_step"] < 0) & ~finite, step,
                            state["bad_step"]),
     )
+    if "lookahead" in state:
+      # Every k steps, and at the last step with decay 1 (the weights become
+      # the slow copy), as airbench94 does.
+      done = step + 1
+      every = config.optim.lookahead_every
+      sync = done % every == 0
+      decay = jnp.where(sync, lookahead_decay(config, done, total_steps), 1.0)
+      fast = {"params": new_state["params"],
+              "batch_stats": new_state["batch_stats"]}
+      slow, fast = lookahead(state["lookahead"], fast, decay)
+      apply = sync | (done == total_steps)
+      pick = lambda a, b: jax.tree.map(lambda x, y: jnp.where(apply, x, y),
+                                       a, b)
+      new_state["lookahead"] = keep(pick(slow, state["lookahead"]),
+                                    state["lookahead"])
+      new_state["params"] = keep(pick(fast["params"], new_state["params"]),
+                                 state["params"])
+      new_state["batch_stats"] = keep(
+          pick(fast["batch_stats"], new_state["batch_stats"]),
+          state["batch_stats"])
     metrics = dict(
         loss=loss,
         accuracy=jnp.mean(jnp.argmax(logits, -1) == labels) * 100,
@@ -217,27 +347,50 @@ def make_train_step(config, model, tx, sched, streams, steps_per_epoch,
   return step_fn
 
 
-def init_state(model, tx, key, image_shape) -> State:
+def init_state(model, tx, key, image_shape, lookahead_on=False,
+               params=None) -> State:
   variables = model.init(key, jnp.zeros((1,) + tuple(image_shape)),
                          train=False)
-  return dict(step=jnp.int32(0), params=variables["params"],
-              batch_stats=variables["batch_stats"],
-              opt_state=tx.init(variables["params"]), bad_step=jnp.int32(-1))
+  params = variables["params"] if params is None else params
+  state = dict(step=jnp.int32(0), params=params,
+               batch_stats=variables["batch_stats"],
+               opt_state=tx.init(params), bad_step=jnp.int32(-1))
+  if lookahead_on:
+    state["lookahead"] = {"params": params,
+                          "batch_stats": variables["batch_stats"]}
+  return state
 
 
 def build_model(config, dataset):
   return models.get(config.model.name, dataset.num_classes,
-                    dtype=config.model.dtype, mean=tuple(dataset.mean),
-                    std=tuple(dataset.std))
+                    dtype=config.model.dtype, width=config.model.width,
+                    mean=tuple(dataset.mean), std=tuple(dataset.std))
 
 
-def restored_state(config, workdir, dataset, sched, replicated):
+def initial_params(config, model, dataset):
+  """The model's fresh parameters, with data-dependent ones set (whitening)."""
+  key = rng_streams(config.seed)["init"]
+  params = jax.jit(lambda k: model.init(
+      k, jnp.zeros((1,) + tuple(dataset.image_shape)), train=False)["params"]
+                   )(key)
+  prepare = models.REGISTRY[config.model.name].prepare
+  if prepare is not None:
+    params = prepare(jax.device_get(params), dataset.train.images,
+                     dataset.mean, dataset.std)
+  return params
+
+
+def restored_state(config, workdir, dataset, sched, replicated,
+                   steps_per_epoch=1):
   """(model, tx, state): a fresh state, or the newest good checkpoint's."""
   model = build_model(config, dataset)
-  tx = make_optimizer(config, sched)
-  state = jax.jit(functools.partial(init_state, model, tx,
-                                    image_shape=dataset.image_shape),
-                  out_shardings=replicated)(rng_streams(config.seed)["init"])
+  params = initial_params(config, model, dataset)
+  tx = make_optimizer(config, sched, params, steps_per_epoch)
+  state = jax.jit(functools.partial(
+      init_state, model, tx, image_shape=dataset.image_shape,
+      lookahead_on=config.optim.lookahead_every > 0),
+                  out_shardings=replicated)(rng_streams(config.seed)["init"],
+                                            params=params)
   manager = ckpt_lib.manager(workdir, config)
   return model, tx, manager, ckpt_lib.restore_latest(manager, state)
 
@@ -321,7 +474,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   # --- Model, optimizer, state: resumed from the latest good checkpoint.
   model, tx, manager, state = restored_state(config, workdir, dataset, sched,
-                                             replicated)
+                                             replicated, steps_per_epoch)
   start = int(jax.device_get(state["step"]))
   logging.info("%s: %d train images, %d steps/epoch, %d steps (%s from step "
                "%d), %d device(s)", config.model.name, num_train,
@@ -330,7 +483,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   # --- The compiled step.
   step_fn = make_train_step(config, model, tx, sched, streams, steps_per_epoch,
-                            num_train, jnp.asarray(dataset.mean), batch_sharding)
+                            num_train, jnp.asarray(dataset.mean), batch_sharding,
+                            total_steps)
   train_step = jax.jit(step_fn, in_shardings=(replicated, replicated,
                                               replicated),
                        out_shardings=(replicated, replicated),
