@@ -35,4 +35,17 @@ def get_config(arg=None):
   c.checkpoint_every_steps = 100
   c.eval.draws = 2
   c.eval.sparse_draws = 1
+  # Gradient attacks and patches on small subsets; the full attacks run on
+  # CIFAR-10 models through --mode=eval.
+  c.eval.attacks = ("alpha", "beta", "gamma", "alpha_pixels",
+                    "alpha_exhaustive", "fgsm", "pgd", "lavan")
+  c.eval.suites = ("clean", "mask_sweep", "sparse_pixels", "robustness",
+                   "patch")
+  c.eval.costly_images = 100
+  c.eval.pgd_eps = (0, 2, 8, 16)
+  c.eval.pgd_steps = 10
+  c.eval.robust_images = 200
+  c.eval.patch_images = 100
+  c.eval.patch_steps = 100
+  c.eval.patch_universal_steps = 200
   return c

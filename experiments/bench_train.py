@@ -1,7 +1,14 @@
-"""Benchmark: train steps/s for clean, mixed beta/gamma and mixed with alpha.
+"""Benchmark: train images/s of each network and training mode, side by side.
 
-  python experiments/bench_train.py                       # resnet_small, B=128
-  python experiments/bench_train.py --model=resnet18 --batch=256 --dtype=bfloat16
+  python experiments/bench_train.py              # resnet_small and airbench@0.5
+  python experiments/bench_train.py --models=airbench@1.0 --batch=1024
+  python experiments/bench_train.py --models=resnet18 --batch=256 --dtype=bfloat16
+
+``--models`` lists networks as ``name`` or ``name@width`` (airbench's width
+multiplier); each network trains with its own recipe (ResNets: the
+``:cpu_resnet8`` settings; airbench: ``mdr.config.airbench_recipe``, with
+lookahead and alternating flip) at the batch ``--batch`` (default: 128 for
+ResNets, 1024 for airbench).
 
 Builds the real compiled train step of mdr.train for each variant on random
 32x32 data held on the device, then times the variants in interleaved rounds
@@ -12,6 +19,7 @@ forward and a backward pass in inference mode), so it costs more.
 """
 
 import functools
+import os
 import statistics
 import time
 
@@ -26,8 +34,10 @@ import numpy as np
 from mdr import config as config_lib
 from mdr import train
 
-_MODEL = flags.DEFINE_string("model", "resnet_small", "mdr.models name.")
-_BATCH = flags.DEFINE_integer("batch", 128, "Global batch size.")
+_MODELS = flags.DEFINE_list("models", ["resnet_small", "airbench@0.5"],
+                            "Networks: name or name@width.")
+_BATCH = flags.DEFINE_integer("batch", 0, "Global batch size (0: 128 for "
+                              "ResNets, 1024 for airbench).")
 _DTYPE = flags.DEFINE_string("dtype", "float32", "Model compute dtype.")
 _STEPS = flags.DEFINE_integer("steps", 10, "Steps per timing round.")
 _ROUNDS = flags.DEFINE_integer("rounds", 5, "Interleaved timing rounds.")
@@ -48,11 +58,20 @@ class _Data:
   std = (0.25, 0.24, 0.26)
 
 
-def build(variant, n_train=4096):
-  config = config_lib.get_config("cpu")
-  config.model.name = _MODEL.value
+def batch_of(model):
+  return _BATCH.value or (1024 if model.startswith("airbench") else 128)
+
+
+def build(model, variant, n_train=4096):
+  name, _, width = model.partition("@")
+  config = config_lib.get_config("cpu_resnet8")
+  if name == "airbench":
+    config_lib.airbench_recipe(config, float(width or 1.0), epochs=10.0)
+  config.model.name = name
   config.model.dtype = _DTYPE.value
-  config.train.batch_size = _BATCH.value
+  config.train.batch_size = batch_of(model)
+  config.train.steps = 1000
+  n_train = max(n_train, 2 * config.train.batch_size)
   for k, v in VARIANTS[variant].items():
     config.train[k] = v
   mesh = train.make_mesh()
@@ -64,14 +83,17 @@ def build(variant, n_train=4096):
                           replicated)
   total, spe, sched = train.schedule_and_steps(config, n_train)
   model = train.build_model(config, _Data)
-  tx = train.make_optimizer(config, sched)
+  params = jax.jit(lambda k: model.init(k, jnp.zeros((1, 32, 32, 3)))[
+      "params"])(jax.random.key(0))
+  tx = train.make_optimizer(config, sched, params, spe)
   streams = train.rng_streams(0)
-  state = jax.jit(functools.partial(train.init_state, model, tx,
-                                    image_shape=(32, 32, 3)),
-                  out_shardings=replicated)(streams["init"])
+  state = jax.jit(functools.partial(
+      train.init_state, model, tx, image_shape=(32, 32, 3),
+      lookahead_on=config.optim.lookahead_every > 0),
+                  out_shardings=replicated)(streams["init"], params=params)
   step = jax.jit(train.make_train_step(
       config, model, tx, sched, streams, spe, n_train,
-      jnp.asarray(_Data.mean), NamedSharding(mesh, P("data"))),
+      jnp.asarray(_Data.mean), NamedSharding(mesh, P("data")), total),
                  donate_argnums=(0,))
   state, _ = step(state, images, labels)  # compile
   jax.block_until_ready(state)
@@ -90,21 +112,26 @@ def time_steps(entry, n):
 
 def main(_):
   print(f"backend={jax.default_backend()} devices={jax.device_count()} "
-        f"model={_MODEL.value} B={_BATCH.value} dtype={_DTYPE.value} "
-        f"steps/round={_STEPS.value} rounds={_ROUNDS.value}")
-  built = {v: build(v) for v in VARIANTS}
-  rates = {v: [] for v in VARIANTS}
+        f"models={_MODELS.value} dtype={_DTYPE.value} "
+        f"steps/round={_STEPS.value} rounds={_ROUNDS.value} "
+        f"load={os.getloadavg()[0]:.2f}")
+  keys = [(m, v) for m in _MODELS.value for v in VARIANTS]
+  built = {k: build(*k) for k in keys}
+  rates = {k: [] for k in keys}
   for _ in range(_ROUNDS.value):
-    for v in VARIANTS:
-      rates[v].append(time_steps(built[v], _STEPS.value))
-  clean = statistics.median(rates["clean"])
+    for k in keys:
+      rates[k].append(time_steps(built[k], _STEPS.value))
   print()
-  print("| variant | steps/s (median) | images/s | step time vs clean |")
-  print("|---|---:|---:|---:|")
-  for v in VARIANTS:
-    r = statistics.median(rates[v])
-    print(f"| {v} | {r:.2f} | {r * _BATCH.value:,.0f} | "
-          f"{clean / r:.3f} (+{(clean / r - 1) * 100:.1f} %) |")
+  print("| network | batch | mode | steps/s (median) | images/s | step time "
+        "vs the network's clean |")
+  print("|---|---:|---|---:|---:|---:|")
+  for m in _MODELS.value:
+    clean = statistics.median(rates[(m, "clean")])
+    for v in VARIANTS:
+      r = statistics.median(rates[(m, v)])
+      print(f"| {m} | {batch_of(m)} | {v} | {r:.2f} | {r * batch_of(m):,.0f} "
+            f"| {clean / r:.3f} (+{(clean / r - 1) * 100:.1f} %) |")
+  print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

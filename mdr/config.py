@@ -20,7 +20,7 @@ FLIPS = ("random", "alternating", "none")
 PADS = ("zero", "reflect")
 DECAY_ON = ("kernels", "all")
 TTA_LEVELS = (0, 1, 2)
-EVAL_SUITES = ("clean", "mask_sweep", "sparse_pixels")
+EVAL_SUITES = ("clean", "mask_sweep", "sparse_pixels", "robustness", "patch")
 
 
 class ConfigError(ValueError):
@@ -94,7 +94,22 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.draws = 3                # random attacks: mean and std over this many draws
   c.eval.sparse_ratios = (0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 0.97, 0.99)
   c.eval.sparse_draws = 2         # draws for the sparse-pixel (gamma) curve
-  c.eval.batch_size = 500         # eval batch (global)
+  c.eval.sparse_attack = "gamma"  # the attack of the sparse-pixel curve (an occlusion attack)
+  c.eval.costly_images = 1000     # attacks marked costly (alpha_exhaustive) run on this many test images (0 = all)
+  c.eval.batch_size = 512         # eval batch (global; rounded up to a multiple of the device count)
+  # robustness suite (gradient attacks in eval.attacks: fgsm, pgd)
+  c.eval.pgd_eps = (0, 1, 2, 4, 8, 16)  # ε values in /255 units
+  c.eval.pgd_steps = 20           # PGD steps; step size 2.5·ε/steps
+  c.eval.robust_images = 1000     # test images attacked (0 = all)
+  # patch suite (patch attacks in eval.attacks: lavan)
+  c.eval.patch_ratio = 0.02       # patch area as a share of the image (0.02 -> 5x5 of 32x32)
+  c.eval.patch_images = 200       # test images attacked per image (0 = all); correctly classified ones count
+  c.eval.patch_steps = 300        # per-image patch: at most this many steps (stops at p(target) >= 0.9)
+  c.eval.patch_step_size = 0.05   # signed-gradient step of the patch values
+  c.eval.patch_location = "bottom_right"  # per-image patch: a corner or "random"
+  c.eval.patch_domains = ("image", "network")  # image: patch in [0, 1]; network: unconstrained
+  c.eval.patch_universal_targets = (0,)  # target classes of universal patches (empty: none)
+  c.eval.patch_universal_steps = 500     # universal patch: step limit (stops after 30 confident steps)
   c.eval.fill = "zero"            # fill of hidden pixels at evaluation
   c.eval.suites = ("clean", "mask_sweep", "sparse_pixels")  # what evaluation runs
   c.eval.tta = 0                  # test-time augmentation of every evaluated prediction: 0 none |
@@ -191,11 +206,49 @@ def validate(c: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     _fail("model.name", c.model.name, f"one of {sorted(models.REGISTRY)}")
   if c.model.dtype not in models.DTYPES:
     _fail("model.dtype", c.model.dtype, f"one of {sorted(models.DTYPES)}")
-  for field in ("train.mask_types", "eval.attacks"):
-    names = c.train.mask_types if field == "train.mask_types" else c.eval.attacks
-    if isinstance(names, str) or not names or any(
-        n not in masks.REGISTRY for n in names):
-      _fail(field, names, f"a non-empty list of {sorted(masks.REGISTRY)}")
+  names = c.train.mask_types
+  if isinstance(names, str) or not names or any(
+      n not in masks.REGISTRY for n in names):
+    _fail("train.mask_types", names,
+          f"a non-empty list of {sorted(masks.REGISTRY)}")
+  from mdr import attacks  # pylint: disable=g-import-not-at-top
+  names = c.eval.attacks
+  if isinstance(names, str) or not names:
+    _fail("eval.attacks", names,
+          f"a non-empty list of registered attacks: {attacks.names()}")
+  for n in names:
+    if n not in attacks.REGISTRY:
+      _fail("eval.attacks", names, f"{n!r} is not a registered attack; "
+            f"registered: {attacks.names()}")
+  if c.eval.sparse_attack not in attacks.names("occlusion"):
+    _fail("eval.sparse_attack", c.eval.sparse_attack,
+          f"one of the occlusion attacks {attacks.names('occlusion')}")
+  eps = c.eval.pgd_eps
+  if isinstance(eps, (str, int, float)) or not eps or any(
+      isinstance(e, bool) or not isinstance(e, (int, float)) or
+      not 0 <= e <= 255 for e in eps):
+    _fail("eval.pgd_eps", eps, "a non-empty list of numbers in [0, 255] "
+          "(ε in /255 units)")
+  if not 0 < c.eval.patch_ratio <= 1:
+    _fail("eval.patch_ratio", c.eval.patch_ratio, "a share of the image in "
+          "(0, 1]")
+  from mdr.attacks import patch as patch_lib  # pylint: disable=g-import-not-at-top
+  if c.eval.patch_location not in patch_lib.CORNERS:
+    _fail("eval.patch_location", c.eval.patch_location,
+          f"one of {patch_lib.CORNERS}")
+  doms = c.eval.patch_domains
+  if isinstance(doms, str) or not doms or any(d not in patch_lib.DOMAINS
+                                              for d in doms):
+    _fail("eval.patch_domains", doms,
+          f"a non-empty list of {patch_lib.DOMAINS}")
+  for field in ("pgd_steps", "patch_steps", "patch_universal_steps"):
+    if not isinstance(c.eval[field], int) or c.eval[field] < 1:
+      _fail(f"eval.{field}", c.eval[field], "a positive integer")
+  for field in ("costly_images", "robust_images", "patch_images"):
+    if not isinstance(c.eval[field], int) or c.eval[field] < 0:
+      _fail(f"eval.{field}", c.eval[field], "an integer >= 0 (0 = all)")
+  if not c.eval.patch_step_size > 0:
+    _fail("eval.patch_step_size", c.eval.patch_step_size, "a number > 0")
   for field in ("train.mixed_share", "train.ratio_min", "train.ratio_max"):
     _ratio(field, c.train[field.split(".")[1]])
   if c.train.ratio_min > c.train.ratio_max:
@@ -214,7 +267,7 @@ def validate(c: ml_collections.ConfigDict, num_devices: int = 1) -> None:
                        ("eval.batch_size", c.eval.batch_size)):
     if not isinstance(value, int) or value <= 0:
       _fail(field, value, "a positive integer")
-    if value % num_devices:
+    if field == "train.batch_size" and value % num_devices:
       _fail(field, value, f"a multiple of the device count ({num_devices}); "
             f"e.g. {max(1, value // num_devices) * num_devices}")
   for field, value in (("train.epochs", c.train.epochs),

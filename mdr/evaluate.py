@@ -25,22 +25,23 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 import numpy as np
 
+from mdr import attacks
+from mdr import data as data_lib
 from mdr import masks
 from mdr import report
 from mdr import saliency as saliency_lib
 from mdr import tta as tta_lib
 
 def hidden_pixels(attack: str, ratio: float, height: int, width: int) -> int:
-  if attack in ("alpha", "beta"):
-    return int(masks.side(ratio, height, width)) ** 2
-  return int(masks.num_pixels(ratio, height, width))
+  """Pixels an attack touches at ``ratio`` (from its registry entry)."""
+  return int(attacks.get(attack).pixels(ratio, height, width))
 
 
 def make_correct_fn(model, attack: str, fill: str, mean, batch_sharding,
                     tta: int = 0):
   """jitted (variables, images_u8, labels, start, key, ratios[R], draws[D])
   -> correct counts [D, R] for one batch starting at ``start``."""
-  spec = masks.get(attack)
+  spec = attacks.get(attack)
 
   @functools.partial(jax.jit, static_argnames=("batch",))
   def correct(variables, images_u8, labels_all, start, key, ratios, draws,
@@ -48,7 +49,7 @@ def make_correct_fn(model, attack: str, fill: str, mean, batch_sharding,
     n = labels_all.shape[0]
     idx = start + jnp.arange(batch)
     valid = idx < n
-    idx = jnp.minimum(idx, n - 1)
+    idx = jnp.minimum(idx, n - 1)   # the last batch is padded, then masked
     images = images_u8[idx].astype(jnp.float32) / 255.0
     labels = labels_all[idx]
     images = jax.lax.with_sharding_constraint(images, batch_sharding)
@@ -57,17 +58,19 @@ def make_correct_fn(model, attack: str, fill: str, mean, batch_sharding,
     sal = None
     if spec.needs_saliency:
       sal = saliency_lib.input_gradient(logits_fn, images, labels)
-    h, w = images.shape[1:3]
 
     def one(draw, ratio):
       dkey = jax.random.fold_in(key, draw)
       keys = jax.vmap(lambda i: jax.random.fold_in(dkey, i))(idx)
-      m = masks.batch_masks(attack, keys, ratio, (h, w), sal)
-      if fill == "noise":  # per-example noise: independent of the batching
-        x = jax.vmap(lambda img, mm, k: masks.apply(
-            img, mm, fill, key=jax.random.fold_in(k, 1)))(images, m, keys)
-      else:
-        x = masks.apply(images, m, fill, mean=mean)
+
+      def fill_fn(x, m):
+        if fill == "noise":  # per-example noise: independent of the batching
+          return jax.vmap(lambda img, mm, k: masks.apply(
+              img, mm, fill, key=jax.random.fold_in(k, 1)))(x, m, keys)
+        return masks.apply(x, m, fill, mean=mean)
+
+      ctx = attacks.MaskContext(logits_fn, images, labels, sal, fill_fn)
+      x = fill_fn(images, spec.masks(ctx, keys, ratio))
       pred = jnp.argmax(logits_fn(x), -1)
       return jnp.sum((pred == labels) & valid)
 
@@ -90,6 +93,25 @@ def sweep(model, variables, images_u8, labels, attack, ratios, draws, key,
                                           jnp.int32(start), key, r, d,
                                           batch=batch)))
   return total / n * 100.0
+
+
+def eval_batch(batch_size: int, n: int) -> int:
+  """The eval batch: at most ``batch_size`` and ``n`` (rounded up), and a
+  multiple of the device count (the last batch is padded and masked)."""
+  d = jax.device_count()
+  return -(-min(batch_size, n) // d) * d
+
+
+def subset(dataset, max_images: int, sharding):
+  """(images, labels) of the first ``max_images`` of a fixed permutation of
+  the test split (``mdr.data.subsample``), or None for the whole split."""
+  from mdr.train import to_global  # pylint: disable=g-import-not-at-top
+  n = len(dataset.test.labels)
+  if not max_images or max_images >= n:
+    return None
+  idx = data_lib.subsample(n, max_images)
+  return (to_global(dataset.test.images[idx], sharding),
+          to_global(dataset.test.labels[idx].astype(np.int32), sharding))
 
 
 def clean_accuracy(model, variables, images_u8, labels, batch, tta):
@@ -123,24 +145,30 @@ def evaluate(config, workdir, model, variables, dataset, mesh) -> str:
   h, w = dataset.image_shape[:2]
   mean = jnp.asarray(dataset.mean, jnp.float32)
   eval_key = rng_streams(config.seed)["eval"]
-  batch = min(ec.batch_size, -(-n // jax.device_count()) * jax.device_count())
+  batch = eval_batch(ec.batch_size, n)
   suites = tuple(ec.suites)
   tta_note = f"TTA: {tta_lib.NAMES[ec.tta]}"
   title = f"{config.model.name} — {config.train.mode} training ({tta_note})"
 
-  def run(attack, ratios, draws, salt):
+  costly = subset(dataset, ec.costly_images, replicated)
+
+  def run(attack, ratios, draws):
     t = time.perf_counter()
-    random = not masks.get(attack).needs_saliency
-    acc = sweep(model, variables, images, labels, attack, ratios,
-                draws if random else 1, jax.random.fold_in(eval_key, salt),
-                ec.fill, mean, batch, batch_sharding, ec.tta)
+    spec = attacks.get(attack)
+    imgs, labs = costly if spec.costly and costly else (images, labels)
+    n_used = int(labs.shape[0])
+    acc = sweep(model, variables, imgs, labs, attack, ratios,
+                draws if spec.random else 1,
+                jax.random.fold_in(eval_key, attacks.salt(attack)),
+                ec.fill, mean, min(batch, n_used), batch_sharding, ec.tta)
     logging.info("eval %s over %d ratios x %d draws on %d images: %.1f s",
-                 attack, len(ratios), acc.shape[0], n, time.perf_counter() - t)
+                 attack, len(ratios), acc.shape[0], n_used,
+                 time.perf_counter() - t)
     return [dict(attack=attack, ratio=float(r),
                  hidden_pixels=hidden_pixels(attack, r, h, w),
                  accuracy=float(acc[:, i].mean()),
                  std=float(acc[:, i].std(ddof=1)) if len(acc) > 1 else 0.0,
-                 n=n)
+                 n=n_used)
             for i, r in enumerate(ratios)]
 
   out = os.path.join(workdir, "eval")
@@ -161,16 +189,48 @@ def evaluate(config, workdir, model, variables, dataset, mesh) -> str:
       report.write_json(os.path.join(out, "clean.json"), clean)
   if "mask_sweep" in suites:
     records = []
-    for i, attack in enumerate(ec.attacks):
-      records += run(attack, list(ec.ratios), ec.draws, i)
+    for attack in ec.attacks:
+      if attacks.get(attack).family == "occlusion":
+        records += run(attack, list(ec.ratios), ec.draws)
     if write:
       report.write_sweep(out, records, title=title)
       for line in report.sweep_markdown(records).splitlines():
         logging.info("%s", line)
   if "sparse_pixels" in suites:
-    sparse = run("gamma", list(ec.sparse_ratios), ec.sparse_draws, 1000)
+    sparse = run(ec.sparse_attack, list(ec.sparse_ratios), ec.sparse_draws)
     if write:
       report.write_sparse(out, sparse, title=title,
                           num_classes=dataset.num_classes)
+  tta_wrap = lambda f: tta_lib.wrap(f, ec.tta)
+  if "robustness" in suites and any(
+      attacks.get(a).family == "gradient" for a in ec.attacks):
+    from mdr import robustness  # pylint: disable=g-import-not-at-top
+    imgs, labs = subset(dataset, ec.robust_images, replicated) or (images,
+                                                                   labels)
+    result = robustness.evaluate(config, model, variables, imgs, labs,
+                                 jax.random.fold_in(eval_key, 2), min(
+                                     batch, eval_batch(batch, labs.shape[0])),
+                                 tta_wrap)
+    result["tta"] = ec.tta
+    if write:
+      robustness.write(out, result, title)
+  if "patch" in suites and any(
+      attacks.get(a).family == "patch" for a in ec.attacks):
+    from mdr import patch_eval  # pylint: disable=g-import-not-at-top
+    t = time.perf_counter()
+    idx = data_lib.subsample(n, ec.patch_images)
+    logits_fn = tta_wrap(functools.partial(_inference, model, variables))
+    result, examples = patch_eval.evaluate(
+        config, logits_fn, dataset.test.images[idx], dataset.test.labels[idx],
+        dataset.train.images, dataset.num_classes,
+        jax.random.fold_in(eval_key, 3))
+    result["tta"] = ec.tta
+    logging.info("patch suite: %.1f s", time.perf_counter() - t)
+    if write:
+      patch_eval.write(out, result, examples, title, dataset.class_names)
   logging.info("eval files in %s", out)
   return out
+
+
+def _inference(model, variables, x):
+  return model.apply(variables, x, train=False)

@@ -10,17 +10,17 @@ import json
 import os
 from typing import Sequence
 
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+from mdr import attacks
 
-NAMES = {"alpha": "α (salient square)", "beta": "β (random square)",
-         "gamma": "γ (random pixels)",
-         "alpha_pixels": "α-pixels (salient pixels)"}
-ORDER = ("alpha", "beta", "gamma", "alpha_pixels")
-COLORS = {"alpha": "tab:red", "beta": "tab:blue", "gamma": "tab:green",
-          "alpha_pixels": "tab:purple"}
+
+def _name(a):
+  return attacks.get(a).display if a in attacks.REGISTRY else a
+
+
+def _color(a):
+  return attacks.get(a).color if a in attacks.REGISTRY else None
 
 
 def _pct(r: float) -> str:
@@ -29,30 +29,34 @@ def _pct(r: float) -> str:
 
 
 def _cell(rec) -> str:
-  return (f"{rec['accuracy']:.2f}" if rec["std"] == 0 and rec["attack"] in
-          ("alpha", "alpha_pixels") else
+  deterministic = (rec["attack"] in attacks.REGISTRY and
+                   not attacks.get(rec["attack"]).random)
+  return (f"{rec['accuracy']:.2f}" if rec["std"] == 0 and deterministic else
           f"{rec['accuracy']:.2f} ± {rec['std']:.2f}")
 
 
 def _attacks(records) -> list[str]:
+  """The attacks in ``records``, in registry order (unknown ones last)."""
   seen = {r["attack"] for r in records}
-  return [a for a in ORDER if a in seen] + sorted(seen - set(ORDER))
+  order = attacks.names()
+  return [a for a in order if a in seen] + sorted(seen - set(order))
 
 
 def sweep_markdown(records: Sequence[dict]) -> str:
-  attacks = _attacks(records)
+  names = _attacks(records)
   ratios = sorted({r["ratio"] for r in records})
   at = {(r["attack"], r["ratio"]): r for r in records}
-  lines = ["| mask ratio | " + " | ".join(NAMES.get(a, a) for a in attacks)
-           + " |", "|---" * (len(attacks) + 1) + "|"]
+  lines = ["| mask ratio | " + " | ".join(_name(a) for a in names)
+           + " |", "|---" * (len(names) + 1) + "|"]
   for ratio in ratios:
-    cells = [_cell(at[(a, ratio)]) if (a, ratio) in at else "" for a in attacks]
+    cells = [_cell(at[(a, ratio)]) if (a, ratio) in at else "" for a in names]
     lines.append(f"| {_pct(ratio)} | " + " | ".join(cells) + " |")
   return "\n".join(lines) + "\n"
 
 
 def sparse_markdown(records: Sequence[dict]) -> str:
-  lines = ["| hidden pixels | visible pixels | γ accuracy |", "|---|---|---|"]
+  name = _name(records[0]["attack"]) if records else "accuracy"
+  lines = [f"| hidden pixels | visible pixels | {name} |", "|---|---|---|"]
   for r in sorted(records, key=lambda r: r["ratio"]):
     lines.append(f"| {_pct(r['ratio'])} ({r['hidden_pixels']}) | "
                  f"{_pct(1 - r['ratio'])} | {_cell(r)} |")
@@ -73,16 +77,17 @@ def _dump(path, records):
 
 def plot_sweeps(path, series, title, xlabel="hidden pixels (%)", chance=None):
   """``series``: {label: records} -> one line per (label, attack)."""
-  fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+  fig = Figure(figsize=(6.4, 4.4), dpi=120)
+  ax = fig.subplots()
   styles = ["-", "--", ":", "-."]
   for j, (label, records) in enumerate(series.items()):
     for a in _attacks(records):
       rs = sorted((r for r in records if r["attack"] == a),
                   key=lambda r: r["ratio"])
-      name = NAMES.get(a, a) + (f" — {label}" if label else "")
+      name = _name(a) + (f" — {label}" if label else "")
       ax.errorbar([r["ratio"] * 100 for r in rs], [r["accuracy"] for r in rs],
                   yerr=[r["std"] for r in rs], marker="o", ms=3, capsize=2,
-                  color=COLORS.get(a), ls=styles[j % len(styles)], label=name)
+                  color=_color(a), ls=styles[j % len(styles)], label=name)
   if chance is not None:
     ax.axhline(chance, color="gray", lw=1, ls=":", label=f"chance ({chance:.0f} %)")
   ax.set_xlabel(xlabel)
@@ -93,14 +98,21 @@ def plot_sweeps(path, series, title, xlabel="hidden pixels (%)", chance=None):
   ax.legend(fontsize=7)
   fig.tight_layout()
   fig.savefig(path)
-  plt.close(fig)
 
 
 def write_sweep(out, records, title):
   _dump(os.path.join(out, "mask_sweep.json"), records)
   with open(os.path.join(out, "mask_sweep.md"), "w") as f:
+    n_all = max(r["n"] for r in records)
+    subsets = {a: n for a, n in {r["attack"]: r["n"] for r in records}.items()
+               if n < n_all}
+    note = "".join(f" {_name(a)} ran on a fixed subset of {n} of them (one "
+                   f"forward pass per square position)." if
+                   attacks.REGISTRY.get(a) and attacks.get(a).costly else
+                   f" {_name(a)} ran on {n} of them."
+                   for a, n in subsets.items())
     f.write(f"# Mask-attack sweep: {title}\n\nTop-1 accuracy (%) on the test "
-            f"split ({records[0]['n']} images); random attacks: mean ± std "
+            f"split ({n_all} images);{note} random attacks: mean ± std "
             f"over draws.\n\n" + sweep_markdown(records))
   plot_sweeps(os.path.join(out, "mask_sweep.png"), {"": records},
               f"Mask attacks: {title}")
@@ -109,7 +121,8 @@ def write_sweep(out, records, title):
 def write_sparse(out, records, title, num_classes):
   _dump(os.path.join(out, "sparse_pixels.json"), records)
   with open(os.path.join(out, "sparse_pixels.md"), "w") as f:
-    f.write(f"# Sparse pixels (γ up to 99 % hidden): {title}\n\nTop-1 "
+    f.write(f"# Sparse pixels ({_name(records[0]['attack'])}, up to "
+            f"{_pct(max(r['ratio'] for r in records))} hidden): {title}\n\nTop-1 "
             f"accuracy (%) on {records[0]['n']} test images, mean ± std over "
             f"draws; chance is {100 / num_classes:.1f} %.\n\n"
             + sparse_markdown(records))

@@ -1,0 +1,223 @@
+"""LaVAN: localized and visible adversarial patches (Karmon et al. 2018).
+
+A square patch ``δ`` of side ``s`` pasted at ``(y, x)``:
+``x' = (1 − m)·x + m·δ`` with ``m`` the square's mask, so pixels outside the
+square never change. The patch is trained to make the model predict a target
+class: it ascends ``logit_target − logit_source``. Two domains: ``image``
+(δ clipped to [0, 1] after every step: a printable patch) and ``network``
+(δ unconstrained: any real value in the model's input space).
+
+- :func:`per_image` — one patch per image at a fixed or a random location,
+  updated until ``p(target) >= confidence`` (per example) or ``steps``.
+- :func:`universal` — one patch for a target class, trained over random
+  training images at random locations; it stops after ``patience``
+  consecutive steps whose images reach ``p(target) >= confidence`` on
+  average, or after ``steps``.
+- :func:`rates` — the seed's three rates; :func:`shift_test` — move the
+  patch by one pixel and see whether the prediction returns to the source.
+
+Everything is pure and jittable; ``side``, ``steps`` and ``domain`` are
+static, the step size, the confidence and the locations may be traced.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from mdr.attacks.registry import AttackSpec
+from mdr.attacks.registry import register
+
+DOMAINS = ("image", "network")
+CORNERS = ("top_left", "top_right", "bottom_left", "bottom_right", "random")
+
+
+def _check(domain, side, height, width):
+  if domain not in DOMAINS:
+    raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}")
+  if not isinstance(side, int) or not 1 <= side <= min(height, width):
+    raise ValueError(f"patch side must be an integer in [1, {min(height, width)}]"
+                     f", got {side!r}")
+
+
+def corner(name: str, side: int, height: int, width: int) -> tuple[int, int]:
+  """Top-left ``(y, x)`` of a patch in a named corner."""
+  if name not in CORNERS[:-1]:
+    raise ValueError(f"corner must be one of {CORNERS[:-1]}, got {name!r}")
+  y = 0 if name.startswith("top") else height - side
+  x = 0 if name.endswith("left") else width - side
+  return y, x
+
+
+def random_locations(key: jax.Array, n: int, side: int, height: int,
+                     width: int) -> jax.Array:
+  """``[n, 2]`` top-left corners, uniform over all positions inside."""
+  ky, kx = jax.random.split(key)
+  return jnp.stack([jax.random.randint(ky, (n,), 0, height - side + 1),
+                    jax.random.randint(kx, (n,), 0, width - side + 1)], -1)
+
+
+def paste(image: jax.Array, patch: jax.Array, loc: jax.Array) -> jax.Array:
+  """One image ``[H, W, C]`` with ``patch [s, s, C]`` at ``loc = (y, x)``."""
+  s = patch.shape[0]
+  h, w = image.shape[:2]
+  ys = jnp.arange(h)[:, None] - loc[0]
+  xs = jnp.arange(w)[None, :] - loc[1]
+  inside = (ys >= 0) & (ys < s) & (xs >= 0) & (xs < s)
+  canvas = jax.lax.dynamic_update_slice(
+      jnp.zeros_like(image), patch.astype(image.dtype), (loc[0], loc[1], 0))
+  m = inside[..., None].astype(image.dtype)
+  return (1 - m) * image + m * canvas
+
+
+paste_batch = jax.vmap(paste)  # images [B,H,W,C], patches [B,s,s,C], locs [B,2]
+
+
+def objective(logits: jax.Array, source: jax.Array,
+              target: jax.Array) -> jax.Array:
+  """``logit_target − logit_source`` per example (≡ the log-prob difference)."""
+  take = lambda l: jnp.take_along_axis(logits, l[:, None], -1)[:, 0]
+  return take(target) - take(source)
+
+
+def draw_targets(key: jax.Array, source: jax.Array,
+                 num_classes: int) -> jax.Array:
+  """A target per example, uniform among the classes other than ``source``."""
+  offset = jax.random.randint(key, source.shape, 1, num_classes)
+  return (source + offset) % num_classes
+
+
+@functools.partial(jax.jit, static_argnames=("logits_fn", "side", "steps",
+                                             "domain"))
+def per_image(logits_fn: Callable[[jax.Array], jax.Array], images: jax.Array,
+              source: jax.Array, target: jax.Array, locs: jax.Array,
+              key: jax.Array, *, side: int, steps: int = 500,
+              step_size=0.05, confidence=0.9,
+              domain: str = "image") -> tuple[jax.Array, jax.Array]:
+  """Trains one patch per image; returns ``(patches [B,s,s,C], steps used [B])``.
+
+  The patch starts uniform in [0, 1] and takes signed-gradient steps of
+  ``step_size`` on ``logit_target − logit_source``; an example stops being
+  updated once ``p(target) >= confidence``.
+  """
+  b, h, w, c = images.shape
+  _check(domain, side, h, w)
+  patches = jax.random.uniform(key, (b, side, side, c))
+
+  def probs_target(p):
+    logits = logits_fn(paste_batch(images, p, locs))
+    pt = jnp.take_along_axis(jax.nn.softmax(logits.astype(jnp.float32)),
+                             target[:, None], -1)[:, 0]
+    return pt, logits
+
+  def loss(p):
+    return jnp.sum(objective(logits_fn(paste_batch(images, p, locs)), source,
+                             target))
+
+  def body(state):
+    i, p, used, done = state
+    g = jax.grad(loss)(p)
+    new = p + step_size * jnp.sign(g)
+    if domain == "image":
+      new = jnp.clip(new, 0.0, 1.0)
+    p = jnp.where(done[:, None, None, None], p, new)
+    used = used + (~done).astype(jnp.int32)
+    pt, _ = probs_target(p)
+    return i + 1, p, used, done | (pt >= confidence)
+
+  pt0, _ = probs_target(patches)
+  state = (0, patches, jnp.zeros(b, jnp.int32), pt0 >= confidence)
+  _, patches, used, _ = jax.lax.while_loop(
+      lambda s: (s[0] < steps) & ~jnp.all(s[3]), body, state)
+  return patches, used
+
+
+def rates(logits: jax.Array, source: jax.Array, target: jax.Array,
+          confidence=0.9) -> dict[str, jax.Array]:
+  """The seed's three success indicators per example (bool ``[B]``)."""
+  p = jax.nn.softmax(logits.astype(jnp.float32))
+  pt = jnp.take_along_axis(p, target[:, None], -1)[:, 0]
+  pred = jnp.argmax(logits, -1)
+  return dict(confident=pt >= confidence, hit_target=pred == target,
+              not_source=pred != source)
+
+
+def shifted_locations(locs: jax.Array, side: int, height: int,
+                      width: int) -> jax.Array:
+  """Each location moved by exactly one pixel: right, or left at the edge."""
+  x = locs[:, 1]
+  x = jnp.where(x + 1 <= width - side, x + 1, x - 1)
+  return jnp.stack([locs[:, 0], x], -1)
+
+
+def shift_test(logits_fn, images, patches, locs, source):
+  """Whether the prediction returns to ``source`` when each patch moves by
+  one pixel (``shifted_locations``); bool ``[B]``."""
+  h, w = images.shape[1:3]
+  moved = shifted_locations(locs, patches.shape[1], h, w)
+  pred = jnp.argmax(logits_fn(paste_batch(images, patches, moved)), -1)
+  return pred == source
+
+
+@functools.partial(jax.jit, static_argnames=("logits_fn", "side", "steps",
+                                             "batch", "patience", "domain"))
+def universal(logits_fn: Callable[[jax.Array], jax.Array],
+              train_images: jax.Array, target, key: jax.Array, *, side: int,
+              steps: int = 1000, batch: int = 32, step_size=0.01,
+              confidence=0.9, patience: int = 30,
+              domain: str = "image") -> tuple[jax.Array, jax.Array]:
+  """One patch ``[s, s, C]`` that pushes any image towards ``target``.
+
+  Each step draws ``batch`` random images of ``train_images`` (float in
+  [0, 1]) and a random location for each, and ascends the mean of
+  ``log p(target)`` — images of the target class included, as LaVAN's
+  universal patches are trained. Stops after ``patience`` consecutive steps
+  whose mean ``p(target)`` reaches ``confidence``, or after ``steps``.
+  Returns ``(patch, steps used)``.
+  """
+  n, h, w, c = train_images.shape
+  _check(domain, side, h, w)
+  k_init, k_loop = jax.random.split(key)
+  patch = jax.random.uniform(k_init, (side, side, c))
+  target = jnp.asarray(target, jnp.int32)
+
+  def batch_of(i):
+    k_img, k_loc = jax.random.split(jax.random.fold_in(k_loop, i))
+    idx = jax.random.randint(k_img, (batch,), 0, n)
+    return train_images[idx], random_locations(k_loc, batch, side, h, w)
+
+  def mean_logp(p, imgs, locs):
+    ps = jnp.broadcast_to(p, (batch,) + p.shape)
+    logits = logits_fn(paste_batch(imgs, ps, locs)).astype(jnp.float32)
+    logp = jax.nn.log_softmax(logits)[:, target]
+    return jnp.mean(logp), jnp.mean(jnp.exp(logp))
+
+  def body(state):
+    i, p, streak = state
+    imgs, locs = batch_of(i)
+    (_, pt), g = jax.value_and_grad(mean_logp, has_aux=True)(p, imgs, locs)
+    streak = jnp.where(pt >= confidence, streak + 1, 0)
+    new = p + step_size * jnp.sign(g)
+    if domain == "image":
+      new = jnp.clip(new, 0.0, 1.0)
+    p = jnp.where(streak >= patience, p, new)
+    return i + 1, p, streak
+
+  i, patch, _ = jax.lax.while_loop(
+      lambda s: (s[0] < steps) & (s[2] < patience), body,
+      (0, patch, jnp.int32(0)))
+  return patch, i
+
+
+def _patch_pixels(ratio, h, w):
+  from mdr import masks  # pylint: disable=g-import-not-at-top
+  return int(masks.side(ratio, h, w)) ** 2
+
+
+LAVAN = register(AttackSpec(
+    "lavan", "LaVAN patch", "LaVAN", "patch", random=True,
+    budget="patch area (share of the image)", pixels=_patch_pixels,
+    color="tab:olive"))

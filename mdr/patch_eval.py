@@ -1,0 +1,198 @@
+"""The patch suite: LaVAN patches per image and universal, the seed's rates.
+
+Per image: on a fixed subset of ``eval.patch_images`` test images, those the
+model classifies correctly get a target class drawn uniformly among the
+others and a patch of ``eval.patch_ratio`` of the image (5x5 on 32x32 at
+0.02) at ``eval.patch_location`` (a corner, or random), trained for at most
+``eval.patch_steps`` steps, per domain of ``eval.patch_domains``. Reported:
+the share with p(target) >= 0.9, argmax = target, argmax != source, the mean
+steps used, and the location test: the share of confident patches whose
+prediction returns to the source class when the patch moves by one pixel.
+
+Universal: one patch per target of ``eval.patch_universal_targets``, trained
+on train images at random positions (``mdr.attacks.patch.universal``), then
+pasted at random positions on the correctly classified test images of other
+classes; the same three rates. Transfer to a second model is not evaluated
+here (the function takes any ``logits_fn``).
+
+Writes ``patch.{json,md,png}`` and ``patch_examples.png`` (clean and patched
+images with target and prediction).
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mdr import attacks
+from mdr import masks
+from mdr.attacks import patch as patch_lib
+
+CONFIDENCE = 0.9
+UNIVERSAL_TRAIN_IMAGES = 5000
+
+
+def _locations(ec, key, n, side, h, w):
+  if ec.patch_location == "random":
+    return patch_lib.random_locations(key, n, side, h, w)
+  return jnp.broadcast_to(jnp.asarray(patch_lib.corner(ec.patch_location,
+                                                       side, h, w)), (n, 2))
+
+
+def _rates(logits, src, tgt):
+  r = patch_lib.rates(logits, src, tgt, CONFIDENCE)
+  return {k: float(jnp.mean(v) * 100) for k, v in r.items()}
+
+
+def evaluate(config, logits_fn, test_images_u8, test_labels, train_images_u8,
+             num_classes, key):
+  """Runs the suite; returns ``(result dict, example arrays for the grid)``."""
+  ec = config.eval
+  names = [a for a in ec.attacks if attacks.get(a).family == "patch"]
+  x = jnp.asarray(test_images_u8, jnp.float32) / 255.0
+  y = jnp.asarray(test_labels, jnp.int32)
+  h, w = x.shape[1:3]
+  side = int(masks.side(ec.patch_ratio, h, w))
+  correct = np.asarray(jnp.argmax(logits_fn(x), -1) == y)
+  xs, src = x[correct], y[correct]
+  n = int(len(src))
+  records, examples = [], None
+  for name in names:
+    spec = attacks.get(name)
+    k = jax.random.fold_in(key, attacks.salt(name))
+    tgt = patch_lib.draw_targets(jax.random.fold_in(k, 0), src, num_classes)
+    locs = _locations(ec, jax.random.fold_in(k, 1), n, side, h, w)
+    for domain in ec.patch_domains:
+      patches, used = patch_lib.per_image(
+          logits_fn, xs, src, tgt, locs, jax.random.fold_in(k, 2),
+          side=side, steps=ec.patch_steps, step_size=ec.patch_step_size,
+          confidence=CONFIDENCE, domain=domain)
+      patched = patch_lib.paste_batch(xs, patches, locs)
+      logits = logits_fn(patched)
+      rec = dict(attack=name, variant="per_image", domain=domain,
+                 location=ec.patch_location, side=side,
+                 pixels=spec.pixels(ec.patch_ratio, h, w), n=n,
+                 steps_mean=float(jnp.mean(used)), **_rates(logits, src, tgt))
+      ok = np.asarray(patch_lib.rates(logits, src, tgt,
+                                      CONFIDENCE)["confident"])
+      back = np.asarray(patch_lib.shift_test(logits_fn, xs, patches, locs,
+                                             src))
+      rec["shift_n"] = int(ok.sum())
+      rec["shift_returns_to_source"] = (float(back[ok].mean() * 100)
+                                        if ok.any() else None)
+      records.append(rec)
+      if examples is None and domain == "image":
+        k_show = min(6, n)
+        examples = dict(clean=np.asarray(xs[:k_show]),
+                        patched=np.asarray(patched[:k_show]),
+                        source=np.asarray(src[:k_show]),
+                        target=np.asarray(tgt[:k_show]),
+                        pred=np.asarray(jnp.argmax(logits[:k_show], -1)))
+    if len(ec.patch_universal_targets):
+      m = len(train_images_u8)
+      pick = np.linspace(0, m - 1, min(m, UNIVERSAL_TRAIN_IMAGES)).astype(int)
+      train = jnp.asarray(train_images_u8[pick], jnp.float32) / 255.0
+    for t in ec.patch_universal_targets:
+      keep = np.asarray(src != t)
+      for domain in ec.patch_domains:
+        kt = jax.random.fold_in(jax.random.fold_in(k, 3), int(t))
+        p, steps = patch_lib.universal(
+            logits_fn, train, int(t), kt, side=side,
+            steps=ec.patch_universal_steps, batch=32,
+            step_size=ec.patch_step_size / 5, confidence=CONFIDENCE,
+            domain=domain)
+        xe, se = xs[keep], src[keep]
+        le = patch_lib.random_locations(jax.random.fold_in(kt, 1), len(se),
+                                        side, h, w)
+        pe = jnp.broadcast_to(p, (len(se),) + p.shape)
+        te = jnp.full_like(se, int(t))
+        logits = logits_fn(patch_lib.paste_batch(xe, pe, le))
+        records.append(dict(
+            attack=name, variant="universal", domain=domain,
+            location="random", side=side, target=int(t),
+            pixels=spec.pixels(ec.patch_ratio, h, w), n=int(len(se)),
+            train_steps=int(steps), **_rates(logits, se, te)))
+  return dict(records=records, n_correct=n, n=int(len(y)),
+              confidence=CONFIDENCE), examples
+
+
+def markdown(result, title, class_names=None) -> str:
+  del class_names
+  lines = [f"# Adversarial patches: {title}", "",
+           f"LaVAN patches on {result['n_correct']} correctly classified test "
+           f"images (of {result['n']}). Rates in %: p(target) >= "
+           f"{result['confidence']}, argmax = target, argmax != source; the "
+           "location test moves each confident per-image patch by one pixel "
+           "and counts predictions that return to the source class.", "",
+           "| attack | variant | domain | location | side (px) | n | "
+           "p(target) ≥ 0.9 | argmax = target | argmax ≠ source | "
+           "returns to source after 1-px shift | steps |",
+           "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+  for r in result["records"]:
+    shift = r.get("shift_returns_to_source")
+    shift = "—" if shift is None else f"{shift:.1f} (of {r['shift_n']})"
+    steps = (f"{r['steps_mean']:.1f} (mean)" if "steps_mean" in r else
+             f"{r['train_steps']} (train)")
+    variant = r["variant"] + (f", target {r['target']}" if "target" in r
+                              else "")
+    lines.append(
+        f"| {attacks.get(r['attack']).display} | {variant} | {r['domain']} | "
+        f"{r['location']} | {r['side']} | {r['n']} | {r['confident']:.1f} | "
+        f"{r['hit_target']:.1f} | {r['not_source']:.1f} | {shift} | "
+        f"{steps} |")
+  return "\n".join(lines) + "\n"
+
+
+def plot(result, path, title):
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+  fig = Figure(figsize=(6.4, 4.0), dpi=120)
+  ax = fig.subplots()
+  recs = result["records"]
+  labels = [f"{r['variant']}\n{r['domain']}" + (f"\nt={r['target']}"
+                                                 if "target" in r else "")
+            for r in recs]
+  xs = np.arange(len(recs))
+  for j, (key, name) in enumerate((("confident", "p(target) ≥ 0.9"),
+                                   ("hit_target", "argmax = target"),
+                                   ("not_source", "argmax ≠ source"))):
+    ax.bar(xs + (j - 1) * 0.27, [r[key] for r in recs], 0.27, label=name)
+  ax.set_xticks(xs, labels, fontsize=7)
+  ax.set_ylabel("% of correctly classified images")
+  ax.set_ylim(0, 100)
+  ax.set_title(f"LaVAN patches: {title}", fontsize=9)
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path)
+
+
+def plot_examples(examples, path, class_names):
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+  k = len(examples["source"])
+  fig = Figure(figsize=(1.6 * k, 3.6), dpi=120)
+  axes = fig.subplots(2, k, squeeze=False)
+  name = lambda i: class_names[i] if class_names else str(i)
+  for i in range(k):
+    axes[0, i].imshow(np.clip(examples["clean"][i], 0, 1))
+    axes[0, i].set_title(f"clean: {name(examples['source'][i])}", fontsize=7)
+    axes[1, i].imshow(np.clip(examples["patched"][i], 0, 1))
+    axes[1, i].set_title(f"target {name(examples['target'][i])}\npred "
+                         f"{name(examples['pred'][i])}", fontsize=7)
+    for a in axes[:, i]:
+      a.axis("off")
+  fig.tight_layout()
+  fig.savefig(path)
+
+
+def write(out, result, examples, title, class_names):
+  from mdr import report  # pylint: disable=g-import-not-at-top
+  report.write_json(os.path.join(out, "patch.json"), result)
+  with open(os.path.join(out, "patch.md"), "w") as f:
+    f.write(markdown(result, title))
+  if result["records"]:
+    plot(result, os.path.join(out, "patch.png"), title)
+  if examples is not None:
+    plot_examples(examples, os.path.join(out, "patch_examples.png"),
+                  class_names)

@@ -1,0 +1,221 @@
+"""The robustness suite: accuracy under the gradient attacks of
+``config.eval.attacks`` over an ε sweep, and the sanity checks of careful
+robustness evaluation.
+
+For each gradient attack (``family == "gradient"`` in ``mdr.attacks``) and
+each ε of ``eval.pgd_eps`` (in /255): top-1 accuracy on a fixed subset of
+``eval.robust_images`` test images, iterative attacks with
+``eval.pgd_steps`` steps; random attacks averaged over ``eval.draws`` draws
+(mean and sample std). The model is attacked in inference mode, with the
+evaluation's TTA. Iterative attacks are also run with the margin loss at
+8/255, with twice the steps at 8/255, and at ε = 0.5.
+
+Checks, written into the JSON and logged as warnings when they fail:
+``monotone_in_eps`` (accuracy never rises with ε), ``more_steps_never_help``,
+``large_eps_reaches_zero`` (≤ 1 % at ε = 0.5 for every model, defended or
+not: in ℓ∞ at 0.5 any image can be turned into any other), and
+``iterative_not_weaker`` (each iterative attack is at least as strong as
+each single-step one at every ε). A tolerance of half a point (or one image
+where n < 200) absorbs random-start noise.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mdr import attacks
+
+CHECK_EPS = 8 / 255
+LARGE_EPS = 0.5
+
+
+def accuracy_under(model, variables, images, labels, spec, eps_list, steps,
+                   loss, key, draws, batch, tta_wrap):
+  """Accuracy (%) ``[draws, len(eps_list)]`` of the model under ``spec``."""
+  n = int(labels.shape[0])
+
+  @functools.partial(jax.jit, static_argnames=("size",))
+  def correct(start, eps, draw, size):
+    idx = start + jnp.arange(size)
+    valid = idx < n
+    idx = jnp.minimum(idx, n - 1)
+    x = images[idx].astype(jnp.float32) / 255.0
+    y = labels[idx]
+    logits_fn = tta_wrap(lambda z: model.apply(variables, z, train=False))
+    k = jax.random.fold_in(jax.random.fold_in(key, draw), start)
+    adv = spec.perturb(logits_fn, x, y, k, eps, steps, loss)
+    return jnp.sum((jnp.argmax(logits_fn(adv), -1) == y) & valid)
+
+  out = np.zeros((draws, len(eps_list)))
+  for d in range(draws):
+    for j, eps in enumerate(eps_list):
+      total = 0
+      for start in range(0, n, batch):
+        total += int(correct(jnp.int32(start), jnp.float32(eps), d,
+                             size=batch))
+      out[d, j] = total / n * 100
+  return out
+
+
+def _record(attack, eps, acc, n, steps, loss, kind="sweep"):
+  return dict(attack=attack, eps=float(eps), accuracy=float(acc.mean()),
+              std=float(acc.std(ddof=1)) if len(acc) > 1 else 0.0, n=n,
+              steps=steps, loss=loss, kind=kind)
+
+
+def checks(records, n):
+  """The sanity checks over the records (see the module docstring)."""
+  tol = max(0.5, 100.0 / n) if n < 200 else 0.5
+  out = []
+  sweep = [r for r in records if r["kind"] == "sweep" and r["loss"] == "ce"]
+  by_attack = {}
+  for r in sweep:
+    by_attack.setdefault(r["attack"], []).append(r)
+  for a, rs in by_attack.items():
+    rs = sorted(rs, key=lambda r: r["eps"])
+    rises = [(p["eps"], q["eps"], q["accuracy"] - p["accuracy"])
+             for p, q in zip(rs, rs[1:]) if q["accuracy"] > p["accuracy"] + tol]
+    out.append(dict(check="monotone_in_eps", attack=a, passed=not rises,
+                    detail=("accuracy never rises with ε" if not rises else
+                            "rises: " + ", ".join(
+                                f"{e0 * 255:g}→{e1 * 255:g}/255 +{d:.2f}"
+                                for e0, e1, d in rises))))
+  for r2 in (r for r in records if r["kind"] == "more_steps"):
+    base = [r for r in sweep if r["attack"] == r2["attack"] and
+            abs(r["eps"] - r2["eps"]) < 1e-9]
+    if base:
+      ok = r2["accuracy"] <= base[0]["accuracy"] + tol
+      out.append(dict(check="more_steps_never_help", attack=r2["attack"],
+                      passed=ok, detail=(
+                          f"{base[0]['steps']} steps {base[0]['accuracy']:.2f}"
+                          f" %, {r2['steps']} steps {r2['accuracy']:.2f} %")))
+  for r in (r for r in records if r["kind"] == "large_eps"):
+    out.append(dict(check="large_eps_reaches_zero", attack=r["attack"],
+                    passed=r["accuracy"] <= 1.0,
+                    detail=f"{r['accuracy']:.2f} % at ε = {r['eps']:g}"))
+  single = [a for a in by_attack
+            if not attacks.get(a).iterative]
+  multi = [a for a in by_attack if attacks.get(a).iterative]
+  for m in multi:
+    for s in single:
+      worse = [(r["eps"], r["accuracy"], q["accuracy"])
+               for r in by_attack[m] for q in by_attack[s]
+               if abs(r["eps"] - q["eps"]) < 1e-9 and
+               r["accuracy"] > q["accuracy"] + tol]
+      out.append(dict(check="iterative_not_weaker", attack=f"{m} vs {s}",
+                      passed=not worse, detail=(
+                          "never weaker" if not worse else "weaker at " +
+                          ", ".join(f"{e * 255:g}/255 ({a:.2f} vs {b:.2f})"
+                                    for e, a, b in worse))))
+  return out
+
+
+def evaluate(config, model, variables, images, labels, key, batch,
+             tta_wrap):
+  """Runs the suite; returns ``{"records": [...], "checks": [...]}``."""
+  ec = config.eval
+  names = [a for a in ec.attacks if attacks.get(a).family == "gradient"]
+  n = int(labels.shape[0])
+  eps_list = [e / 255 for e in ec.pgd_eps]
+  records = []
+  for a in names:
+    spec = attacks.get(a)
+    draws = ec.draws if spec.random else 1
+    t = time.perf_counter()
+    salt = jax.random.fold_in(key, attacks.salt(a))
+    run = functools.partial(accuracy_under, model, variables, images, labels,
+                            spec, key=salt, draws=draws, batch=batch,
+                            tta_wrap=tta_wrap)
+    steps = ec.pgd_steps if spec.iterative else 1
+    acc = run(eps_list, steps, "ce")
+    records += [_record(a, e, acc[:, j], n, steps, "ce")
+                for j, e in enumerate(eps_list)]
+    if spec.iterative:
+      acc = run([CHECK_EPS], steps, "margin")
+      records.append(_record(a, CHECK_EPS, acc[:, 0], n, steps, "margin"))
+      acc = run([CHECK_EPS], 2 * steps, "ce")
+      records.append(_record(a, CHECK_EPS, acc[:, 0], n, 2 * steps, "ce",
+                             "more_steps"))
+      acc = run([LARGE_EPS], steps, "ce")
+      records.append(_record(a, LARGE_EPS, acc[:, 0], n, steps, "ce",
+                             "large_eps"))
+    logging.info("robustness %s on %d images: %.1f s", a, n,
+                 time.perf_counter() - t)
+  found = checks(records, n)
+  for c in found:
+    if not c["passed"]:
+      logging.warning("robustness check FAILED: %s (%s): %s", c["check"],
+                      c["attack"], c["detail"])
+  return dict(records=records, checks=found, n=n)
+
+
+def markdown(result, title) -> str:
+  recs = [r for r in result["records"] if r["kind"] == "sweep" and
+          r["loss"] == "ce"]
+  names = list(dict.fromkeys(r["attack"] for r in recs))
+  eps = sorted({r["eps"] for r in recs})
+  at = {(r["attack"], r["eps"]): r for r in recs}
+  cell = lambda r: (f"{r['accuracy']:.2f}" if r["std"] == 0 else
+                    f"{r['accuracy']:.2f} ± {r['std']:.2f}")
+  lines = [f"# Robustness: {title}", "",
+           f"Top-1 accuracy (%) on {result['n']} test images under white-box "
+           "gradient attacks (inference mode); ± = std over random-start "
+           "draws.", "",
+           "| ε (/255) | " + " | ".join(
+               f"{attacks.get(a).display}"
+               + (f"-{at[(a, eps[0])]['steps']}" if attacks.get(a).iterative
+                  else "") for a in names) + " |",
+           "|---" * (len(names) + 1) + "|"]
+  for e in eps:
+    lines.append(f"| {e * 255:g} | " + " | ".join(
+        cell(at[(a, e)]) if (a, e) in at else "" for a in names) + " |")
+  extra = [r for r in result["records"] if r not in recs]
+  if extra:
+    lines += ["", "| attack | ε (/255) | steps | loss | accuracy |",
+              "|---|---:|---:|---|---:|"]
+    for r in extra:
+      lines.append(f"| {attacks.get(r['attack']).display} | "
+                   f"{r['eps'] * 255:g} | {r['steps']} | {r['loss']} | "
+                   f"{cell(r)} |")
+  lines += ["", "Sanity checks:", ""]
+  for c in result["checks"]:
+    lines.append(f"- {'passed' if c['passed'] else '**FAILED**'}: "
+                 f"{c['check']} ({c['attack']}): {c['detail']}")
+  return "\n".join(lines) + "\n"
+
+
+def plot(result, path, title):
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+  fig = Figure(figsize=(6.4, 4.4), dpi=120)
+  ax = fig.subplots()
+  recs = [r for r in result["records"] if r["kind"] == "sweep" and
+          r["loss"] == "ce"]
+  for a in dict.fromkeys(r["attack"] for r in recs):
+    rs = sorted((r for r in recs if r["attack"] == a), key=lambda r: r["eps"])
+    spec = attacks.get(a)
+    ax.errorbar([r["eps"] * 255 for r in rs], [r["accuracy"] for r in rs],
+                yerr=[r["std"] for r in rs], marker="o", ms=3, capsize=2,
+                color=spec.color, label=spec.display)
+  ax.set_xlabel("ε (/255, ℓ∞)")
+  ax.set_ylabel("top-1 accuracy (%)")
+  ax.set_ylim(0, 100)
+  ax.grid(alpha=0.3)
+  ax.set_title(f"Gradient attacks: {title}")
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path)
+
+
+def write(out, result, title):
+  from mdr import report  # pylint: disable=g-import-not-at-top
+  report.write_json(os.path.join(out, "robustness.json"), result)
+  with open(os.path.join(out, "robustness.md"), "w") as f:
+    f.write(markdown(result, title))
+  plot(result, os.path.join(out, "robustness.png"), title)

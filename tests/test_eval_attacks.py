@@ -1,0 +1,189 @@
+"""Evaluation driven by the attack registry: a throwaway attack, name salts,
+inference mode, the robustness and patch suites, and the eval batch."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import REPO, tiny_config
+from mdr import attacks
+from mdr import config as config_lib
+from mdr import data as data_lib
+from mdr import evaluate
+from mdr import masks
+from mdr import report
+from mdr import train
+
+
+def _read(path):
+  with open(path) as f:
+    return json.load(f)
+
+
+class StubModel:
+  """A linear classifier that refuses to run in training mode."""
+
+  def __init__(self, num_classes=10, seed=0):
+    self.w = 3.0 * jax.random.normal(jax.random.key(seed),
+                                     (32 * 32 * 3, num_classes)) / 55
+
+  def apply(self, variables, x, train=False, **kwargs):
+    if train or kwargs.get("mutable"):
+      raise AssertionError("an attack ran the model in training mode")
+    del variables
+    x = x - 0.5
+    return x.reshape(len(x), -1) @ self.w
+
+
+@pytest.fixture(scope="module")
+def shapes():
+  return data_lib.synthetic(128, 64, seed=0)
+
+
+def _cfg(**kw):
+  c = tiny_config()
+  c.eval.ratios = (0.0, 0.1)
+  c.eval.sparse_ratios = (0.0, 0.5)
+  c.eval.pgd_eps = (0, 8, 16)
+  c.eval.pgd_steps = 3
+  c.eval.patch_steps = 4
+  c.eval.patch_universal_steps = 4
+  c.eval.patch_images = 0
+  c.eval.robust_images = 0
+  c.eval.costly_images = 16
+  for k, v in kw.items():
+    sec, field = k.split(".")
+    c[sec][field] = v
+  return c
+
+
+def test_every_suite_runs_the_model_in_inference_mode_only(shapes, tmp_path):
+  c = _cfg(**{"eval.attacks": ("alpha", "beta", "gamma", "alpha_pixels",
+                               "alpha_exhaustive", "fgsm", "pgd", "lavan"),
+              "eval.suites": config_lib.EVAL_SUITES})
+  config_lib.validate(c)
+  out = evaluate.evaluate(c, str(tmp_path), StubModel(), {}, shapes,
+                          train.make_mesh())
+  for name in ("clean.json", "mask_sweep.json", "sparse_pixels.json",
+               "robustness.json", "robustness.md", "robustness.png",
+               "patch.json", "patch.md", "patch_examples.png"):
+    assert os.path.getsize(os.path.join(out, name)) > 0
+  rob = _read(os.path.join(out, "robustness.json"))
+  recs = [r for r in rob["records"] if r["kind"] == "sweep"]
+  assert {(r["attack"], round(r["eps"] * 255)) for r in recs
+          if r["loss"] == "ce"} == {(a, e) for a in ("fgsm", "pgd")
+                                    for e in (0, 8, 16)}
+  for r in recs:
+    assert {"attack", "eps", "accuracy", "std", "n"} <= set(r)
+    assert r["n"] == 64 and 0 <= r["accuracy"] <= 100
+  assert any(r["loss"] == "margin" for r in rob["records"])
+  assert {c["check"] for c in rob["checks"]} == {
+      "monotone_in_eps", "more_steps_never_help", "large_eps_reaches_zero",
+      "iterative_not_weaker"}
+  sweep = _read(os.path.join(out, "mask_sweep.json"))
+  ex = [r for r in sweep if r["attack"] == "alpha_exhaustive"]
+  assert ex and all(r["n"] == 16 for r in ex)
+  assert "fixed subset of 16" in open(os.path.join(out, "mask_sweep.md")).read()
+  patch = _read(os.path.join(out, "patch.json"))
+  assert {r["variant"] for r in patch["records"]} == {"per_image",
+                                                      "universal"}
+
+
+def test_a_throwaway_attack_runs_through_evaluation_and_the_report(
+    shapes, tmp_path):
+  def corner_masks(ctx, keys, ratio):
+    del keys
+    h, w = ctx.images.shape[1:3]
+    s = masks.side(ratio, h, w)
+    m = attacks.occlusion.square_at(0, 0, s, h, w)
+    return jnp.broadcast_to(m, ctx.images.shape[:3])
+
+  spec = attacks.register(attacks.AttackSpec(
+      "corner_test", "corner (test attack)", "◤", "occlusion", random=False,
+      budget="share of pixels hidden",
+      pixels=lambda r, h, w: int(masks.side(r, h, w)) ** 2,
+      color="black", masks=corner_masks))
+  try:
+    c = _cfg(**{"eval.attacks": ("corner_test", "beta"),
+                "eval.suites": ("mask_sweep",)})
+    config_lib.validate(c)
+    out = evaluate.evaluate(c, str(tmp_path), StubModel(), {}, shapes,
+                            train.make_mesh())
+    sweep = _read(os.path.join(out, "mask_sweep.json"))
+    mine = [r for r in sweep if r["attack"] == "corner_test"]
+    assert [r["hidden_pixels"] for r in mine] == [0, 100]
+    md = open(os.path.join(out, "mask_sweep.md")).read()
+    assert "corner (test attack)" in md
+    # deterministic attack: no ± in its cells
+    head = [l for l in md.splitlines() if l.startswith("| mask ratio")][0]
+    row = [l for l in md.splitlines() if l.startswith("| 10 %")][0]
+    cells = dict(zip(head.split("|"), row.split("|")))
+    assert "±" not in cells[" corner (test attack) "]
+    assert "±" in cells[" β (random square) "]
+    assert spec.display in report.sweep_markdown(sweep)
+  finally:
+    attacks.unregister("corner_test")
+  with pytest.raises(ValueError, match="unknown attack 'corner_test'"):
+    attacks.get("corner_test")
+
+
+def test_reordering_eval_attacks_changes_no_result(shapes, tmp_path):
+  outs = []
+  for i, order in enumerate((("alpha", "beta", "gamma"),
+                             ("gamma", "alpha", "beta"))):
+    c = _cfg(**{"eval.attacks": order, "eval.suites": ("mask_sweep",)})
+    out = evaluate.evaluate(c, str(tmp_path / str(i)), StubModel(), {},
+                            shapes, train.make_mesh())
+    recs = _read(os.path.join(out, "mask_sweep.json"))
+    outs.append(sorted(recs, key=lambda r: (r["attack"], r["ratio"])))
+  assert outs[0] == outs[1]
+  assert open(tmp_path / "0" / "eval" / "mask_sweep.md").read() == \
+      open(tmp_path / "1" / "eval" / "mask_sweep.md").read()
+
+
+def test_importing_evaluation_does_not_switch_matplotlib_backend():
+  code = ("import matplotlib; b = matplotlib.get_backend(); "
+          "import mdr.evaluate, mdr.report, mdr.robustness, mdr.patch_eval; "
+          "assert matplotlib.get_backend() == b, matplotlib.get_backend(); "
+          "print(b)")
+  env = dict(os.environ, MPLBACKEND="svg")
+  proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env,
+                        capture_output=True, text=True, check=False)
+  assert proc.returncode == 0, proc.stderr
+  assert proc.stdout.strip() == "svg"
+
+
+def test_eval_batch_fits_any_device_count(monkeypatch):
+  for d in (1, 2, 3, 8, 16):
+    monkeypatch.setattr(jax, "device_count", lambda d=d: d)
+    b = evaluate.eval_batch(500, 10000)
+    assert b % d == 0 and 500 <= b < 500 + d
+    assert evaluate.eval_batch(512, 20) % d == 0
+  c = tiny_config()
+  c.eval.batch_size = 500
+  config_lib.validate(c, num_devices=8)   # no longer rejected
+
+
+def test_config_names_the_unknown_attack_and_lists_registered():
+  c = _cfg(**{"eval.attacks": ("alpha", "delta")})
+  with pytest.raises(config_lib.ConfigError,
+                     match=r"'delta' is not a registered attack; registered: "
+                     r"\['fgsm', 'pgd', 'alpha'"):
+    config_lib.validate(c)
+  for field, value, match in (("eval.pgd_eps", (0, 300), "eval.pgd_eps"),
+                              ("eval.patch_ratio", 0.0, "eval.patch_ratio"),
+                              ("eval.patch_domains", ("pixels",),
+                               "eval.patch_domains"),
+                              ("eval.patch_location", "middle",
+                               "eval.patch_location"),
+                              ("eval.pgd_steps", 0, "eval.pgd_steps"),
+                              ("eval.sparse_attack", "pgd",
+                               "eval.sparse_attack")):
+    with pytest.raises(config_lib.ConfigError, match=match):
+      config_lib.validate(_cfg(**{field: value}))
