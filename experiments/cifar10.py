@@ -105,6 +105,7 @@ def command(model, seed, scale, epochs, data_zip, workdir, overrides=()):
   return args + list(overrides)
 
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from provenance import CODE_PATHS, cpu_model, git_commit, machine, versions  # pylint: disable=g-import-not-at-top,unused-import
 
 

@@ -32,6 +32,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+from mdr import attacks as attacks_lib  # pylint: disable=g-import-not-at-top
+
 RESULTS = os.path.join(REPO, "experiments", "results")
 
 # The seed paper's only table: CIFAR-10, ResNet, clean training (accuracy, %).
@@ -44,10 +47,11 @@ SEED_TABLE = {
               0.20: 14.07},
 }
 MATRIX_RATIOS = (0.02, 0.05, 0.10, 0.15, 0.20)
+# The columns of the reproduction: the attacks the seed's claims are about
+# (plus alpha_pixels); names and symbols come from the attack registry.
 ATTACKS = ("alpha", "beta", "gamma", "alpha_pixels")
-SYMBOL = {"alpha": "α", "beta": "β", "gamma": "γ", "alpha_pixels": "α-px"}
-LONG = {"alpha": "α (salient square)", "beta": "β (random square)",
-        "gamma": "γ (random pixels)", "alpha_pixels": "α-pixels (salient pixels)"}
+SYMBOL = {n: attacks_lib.get(n).symbol for n in attacks_lib.names()}
+LONG = {n: attacks_lib.get(n).display for n in attacks_lib.names()}
 MODELS = ("clean", "masked", "masked_all", "mixed", "masked_sparse")
 DESCRIBE = {
     "clean": "no masks in training (`configs/clean.py`)",

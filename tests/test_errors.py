@@ -34,7 +34,7 @@ CONFIG_CASES = [
     ({"eval.ratios": (0.0, 1.2)}, "config.eval.ratios = 1.2"),
     ({"eval.sparse_ratios": (-0.5,)}, "config.eval.sparse_ratios = -0.5"),
     ({"model.name": "resnet50"}, "config.model.name = 'resnet50' is not "
-     "allowed: one of ['resnet18', 'resnet_small', 'resnet_tiny']"),
+     "allowed: one of ['airbench', 'resnet18', 'resnet_small', 'resnet_tiny']"),
     ({"model.dtype": "float16"}, "config.model.dtype = 'float16'"),
     ({"train.mode": "adversarial"}, "config.train.mode = 'adversarial' is not "
      "allowed: one of ('clean', 'masked', 'mixed')"),
