@@ -37,11 +37,10 @@ def get_config(arg=None):
   c.eval.sparse_draws = 1
   # Gradient attacks and patches on small subsets; the full attacks run on
   # CIFAR-10 models through --mode=eval.
-  c.eval.attacks = ("alpha", "beta", "gamma", "alpha_pixels",
-                    "alpha_exhaustive", "fgsm", "pgd", "lavan")
+  c.eval.attacks = ("alpha", "beta", "gamma", "alpha_pixels", "fgsm", "pgd",
+                    "lavan")
   c.eval.suites = ("clean", "mask_sweep", "sparse_pixels", "robustness",
                    "patch")
-  c.eval.costly_images = 100
   c.eval.pgd_eps = (0, 2, 8, 16)
   c.eval.pgd_steps = 10
   c.eval.robust_images = 200

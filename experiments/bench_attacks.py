@@ -41,6 +41,8 @@ _IMAGES = flags.DEFINE_integer("attack_images", 1000, "Test images attacked.")
 _TRAIN = flags.DEFINE_integer("train_steps", 300, "Training steps of the "
                               "attacked model.")
 _ROUNDS = flags.DEFINE_integer("rounds", 3, "Timed rounds.")
+_TIME_BATCHES = flags.DEFINE_list("time_batches", ["32", "250"],
+                                  "Batch sizes timed.")
 
 EPS = 8 / 255
 STEPS = 20
@@ -111,21 +113,29 @@ def main(_):
     print("foolbox is not installed: mdr only")
   b = _BATCH.value
   accs = {k: robust_accuracy(logits_fn, x, y, r, b) for k, r in runs.items()}
-  xb, yb = x[:b], y[:b]
-  rates = {k: [] for k in runs}
-  for _ in range(_ROUNDS.value):
-    for k, r in runs.items():
-      t = time.perf_counter()
-      jax.block_until_ready(r(xb, yb))
-      rates[k].append(b / (time.perf_counter() - t))
-  print(f"\nPGD-{STEPS} l-inf, eps 8/255, step 2.5*eps/{STEPS}, random start, "
-        f"batch {b}:\n")
-  print("| library | robust accuracy (%) | images/s (median) | vs mdr |")
-  print("|---|---:|---:|---:|")
-  base = statistics.median(rates["mdr"])
+  print(f"\nPGD-{STEPS} l-inf, eps 8/255, step 2.5*eps/{STEPS}, random start; "
+        f"robust accuracy on {len(y)} images (batches of {b}):\n")
+  print("| library | robust accuracy (%) | " + " | ".join(
+      f"images/s at batch {t} (median) | vs mdr" for t in _TIME_BATCHES.value)
+        + " |")
+  print("|---|---:|" + "---:|---:|" * len(_TIME_BATCHES.value))
+  rates = {k: {} for k in runs}
+  for t in map(int, _TIME_BATCHES.value):
+    xb, yb = x[:t], y[:t]
+    for r in runs.values():
+      jax.block_until_ready(r(xb, yb))    # compile / warm up
+    times = {k: [] for k in runs}
+    for _ in range(_ROUNDS.value):
+      for k, r in runs.items():
+        start = time.perf_counter()
+        jax.block_until_ready(r(xb, yb))
+        times[k].append(t / (time.perf_counter() - start))
+    for k in runs:
+      rates[k][t] = statistics.median(times[k])
   for k in runs:
-    r = statistics.median(rates[k])
-    print(f"| {k} | {accs[k]:.2f} | {r:,.0f} | {r / base:.2f}x |")
+    cells = " | ".join(f"{rates[k][t]:,.0f} | {rates[k][t] / rates['mdr'][t]:.2f}x"
+                       for t in map(int, _TIME_BATCHES.value))
+    print(f"| {k} | {accs[k]:.2f} | {cells} |")
   print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
 
 

@@ -56,8 +56,13 @@ def check_config(workdir: str, config) -> None:
     with open(path) as f:
       old = json.load(f)
     a, b = _flat(old), _flat(new)
+    # A field added to mdr after the run was written is absent from its
+    # config.json; at its default it changes nothing, so it is no difference.
+    defaults = _flat(json.loads(config_lib.base_config().to_json_best_effort()))
     diff = sorted(k for k in set(a) | set(b)
-                  if a.get(k) != b.get(k) and not k.startswith(_FREE_FIELDS))
+                  if a.get(k) != b.get(k) and not k.startswith(_FREE_FIELDS)
+                  and not (k not in a and k in defaults and
+                           b.get(k) == defaults[k]))
     if diff:
       shown = "; ".join(f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in diff[:5])
       raise config_lib.ConfigError(

@@ -110,6 +110,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.patch_domains = ("image", "network")  # image: patch in [0, 1]; network: unconstrained
   c.eval.patch_universal_targets = (0,)  # target classes of universal patches (empty: none)
   c.eval.patch_universal_steps = 500     # universal patch: step limit (stops after 30 confident steps)
+  c.eval.patch_transfer_workdirs = ()    # other trained runs (workdirs) the universal patches are also tested on
   c.eval.fill = "zero"            # fill of hidden pixels at evaluation
   c.eval.suites = ("clean", "mask_sweep", "sparse_pixels")  # what evaluation runs
   c.eval.tta = 0                  # test-time augmentation of every evaluated prediction: 0 none |
@@ -247,6 +248,10 @@ def validate(c: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   for field in ("costly_images", "robust_images", "patch_images"):
     if not isinstance(c.eval[field], int) or c.eval[field] < 0:
       _fail(f"eval.{field}", c.eval[field], "an integer >= 0 (0 = all)")
+  wds = c.eval.patch_transfer_workdirs
+  if isinstance(wds, str) or any(not isinstance(w, str) or not w for w in wds):
+    _fail("eval.patch_transfer_workdirs", wds, "a list of workdirs of "
+          "trained runs, e.g. '(\"runs/clean\",)'")
   if not c.eval.patch_step_size > 0:
     _fail("eval.patch_step_size", c.eval.patch_step_size, "a number > 0")
   for field in ("train.mixed_share", "train.ratio_min", "train.ratio_max"):

@@ -31,6 +31,8 @@ from mdr import masks
 from mdr import report
 from mdr import saliency as saliency_lib
 from mdr import tta as tta_lib
+from mdr.runtime import rng_streams
+from mdr.runtime import to_global
 
 def hidden_pixels(attack: str, ratio: float, height: int, width: int) -> int:
   """Pixels an attack touches at ``ratio`` (from its registry entry)."""
@@ -105,7 +107,6 @@ def eval_batch(batch_size: int, n: int) -> int:
 def subset(dataset, max_images: int, sharding):
   """(images, labels) of the first ``max_images`` of a fixed permutation of
   the test split (``mdr.data.subsample``), or None for the whole split."""
-  from mdr.train import to_global  # pylint: disable=g-import-not-at-top
   n = len(dataset.test.labels)
   if not max_images or max_images >= n:
     return None
@@ -132,12 +133,16 @@ def clean_accuracy(model, variables, images_u8, labels, batch, tta):
   return total / n * 100.0
 
 
-def evaluate(config, workdir, model, variables, dataset, mesh) -> str:
-  """Runs the suites of ``config.eval.suites``; writes ``workdir/eval``."""
+def evaluate(config, workdir, model, variables, dataset, mesh,
+             others=None) -> str:
+  """Runs the suites of ``config.eval.suites``; writes ``workdir/eval``.
+
+  ``others``: ``{name: (model, variables)}`` of other trained models that
+  the patch suite's universal patches are also tested on (transfer).
+  """
   ec = config.eval
   replicated = NamedSharding(mesh, P())
   batch_sharding = NamedSharding(mesh, P("data"))
-  from mdr.train import to_global, rng_streams  # pylint: disable=g-import-not-at-top
   images = to_global(dataset.test.images, replicated)
   labels = to_global(dataset.test.labels.astype(np.int32), replicated)
   variables = jax.device_put(variables, replicated)
@@ -220,10 +225,12 @@ def evaluate(config, workdir, model, variables, dataset, mesh) -> str:
     t = time.perf_counter()
     idx = data_lib.subsample(n, ec.patch_images)
     logits_fn = tta_wrap(functools.partial(_inference, model, variables))
+    transfer = {name: tta_wrap(functools.partial(_inference, m, v))
+                for name, (m, v) in (others or {}).items()}
     result, examples = patch_eval.evaluate(
         config, logits_fn, dataset.test.images[idx], dataset.test.labels[idx],
         dataset.train.images, dataset.num_classes,
-        jax.random.fold_in(eval_key, 3))
+        jax.random.fold_in(eval_key, 3), transfer)
     result["tta"] = ec.tta
     logging.info("patch suite: %.1f s", time.perf_counter() - t)
     if write:

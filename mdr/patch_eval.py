@@ -12,8 +12,9 @@ prediction returns to the source class when the patch moves by one pixel.
 Universal: one patch per target of ``eval.patch_universal_targets``, trained
 on train images at random positions (``mdr.attacks.patch.universal``), then
 pasted at random positions on the correctly classified test images of other
-classes; the same three rates. Transfer to a second model is not evaluated
-here (the function takes any ``logits_fn``).
+classes; the same three rates. Transfer: the same patches pasted on the test
+images that each model of ``eval.patch_transfer_workdirs`` classifies
+correctly (a variant ``universal → <run>``).
 
 Writes ``patch.{json,md,png}`` and ``patch_examples.png`` (clean and patched
 images with target and prediction).
@@ -48,8 +49,12 @@ def _rates(logits, src, tgt):
 
 
 def evaluate(config, logits_fn, test_images_u8, test_labels, train_images_u8,
-             num_classes, key):
-  """Runs the suite; returns ``(result dict, example arrays for the grid)``."""
+             num_classes, key, transfer=None):
+  """Runs the suite; returns ``(result dict, example arrays for the grid)``.
+
+  ``transfer``: ``{name: logits_fn}`` of other models the universal patches
+  are also pasted on (their own correctly classified test images).
+  """
   ec = config.eval
   names = [a for a in ec.attacks if attacks.get(a).family == "patch"]
   x = jnp.asarray(test_images_u8, jnp.float32) / 255.0
@@ -115,6 +120,19 @@ def evaluate(config, logits_fn, test_images_u8, test_labels, train_images_u8,
             location="random", side=side, target=int(t),
             pixels=spec.pixels(ec.patch_ratio, h, w), n=int(len(se)),
             train_steps=int(steps), **_rates(logits, se, te)))
+        for other, other_fn in (transfer or {}).items():
+          ok = np.asarray((jnp.argmax(other_fn(x), -1) == y) & (y != t))
+          xo, yo = x[ok], y[ok]
+          lo = patch_lib.random_locations(jax.random.fold_in(kt, 2), len(yo),
+                                          side, h, w)
+          po = jnp.broadcast_to(p, (len(yo),) + p.shape)
+          logits_o = other_fn(patch_lib.paste_batch(xo, po, lo))
+          records.append(dict(
+              attack=name, variant=f"universal → {os.path.basename(other.rstrip('/'))}",
+              domain=domain, location="random", side=side, target=int(t),
+              pixels=spec.pixels(ec.patch_ratio, h, w), n=int(len(yo)),
+              train_steps=int(steps), transfer_to=other,
+              **_rates(logits_o, yo, jnp.full_like(yo, int(t)))))
   return dict(records=records, n_correct=n, n=int(len(y)),
               confidence=CONFIDENCE), examples
 

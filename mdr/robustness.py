@@ -42,10 +42,10 @@ def accuracy_under(model, variables, images, labels, spec, eps_list, steps,
   n = int(labels.shape[0])
 
   @functools.partial(jax.jit, static_argnames=("size",))
-  def correct(start, eps, draw, size):
+  def correct(variables, images, labels, start, eps, draw, size):
     idx = start + jnp.arange(size)
     valid = idx < n
-    idx = jnp.minimum(idx, n - 1)
+    idx = jnp.minimum(idx, n - 1)   # the last batch is padded, then masked
     x = images[idx].astype(jnp.float32) / 255.0
     y = labels[idx]
     logits_fn = tta_wrap(lambda z: model.apply(variables, z, train=False))
@@ -58,8 +58,8 @@ def accuracy_under(model, variables, images, labels, spec, eps_list, steps,
     for j, eps in enumerate(eps_list):
       total = 0
       for start in range(0, n, batch):
-        total += int(correct(jnp.int32(start), jnp.float32(eps), d,
-                             size=batch))
+        total += int(correct(variables, images, labels, jnp.int32(start),
+                             jnp.float32(eps), d, size=batch))
       out[d, j] = total / n * 100
   return out
 

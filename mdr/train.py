@@ -31,10 +31,14 @@ import optax
 from mdr import checkpoint as ckpt_lib
 from mdr import config as config_lib
 from mdr import data as data_lib
+from mdr import evaluate
 from mdr import masks
 from mdr import metrics as metrics_lib
 from mdr import models
 from mdr import saliency as saliency_lib
+from mdr.runtime import make_mesh  # pylint: disable=unused-import  (public here too)
+from mdr.runtime import rng_streams
+from mdr.runtime import to_global
 
 State = dict[str, Any]
 
@@ -49,12 +53,6 @@ ResumeError = ckpt_lib.ResumeError
 # ---------------------------------------------------------------------------
 # Small pieces (each pure; the step below composes them).
 # ---------------------------------------------------------------------------
-
-def rng_streams(seed: int) -> dict[str, jax.Array]:
-  """Named random streams split once from the root key."""
-  names = ("init", "data", "augment", "masks", "eval")
-  return dict(zip(names, jax.random.split(jax.random.key(seed), len(names))))
-
 
 def schedule_and_steps(config, num_train: int):
   """(total_steps, steps_per_epoch, learning-rate schedule)."""
@@ -113,7 +111,7 @@ def param_labels(params) -> Any:
   return jax.tree_util.tree_map_with_path(label, params)
 
 
-def make_optimizer(config, sched, params=None,
+def make_optimizer(config, sched, params,
                    steps_per_epoch: int = 1) -> optax.GradientTransformation:
   """SGD (Nesterov) or AdamW, with per-group learning rates and decay.
 
@@ -121,11 +119,11 @@ def make_optimizer(config, sched, params=None,
   on every trained parameter with ``optim.weight_decay_on = "all"``.
   Batch-norm biases get ``bias_lr_scale`` times the learning rate and
   ``1/bias_lr_scale`` times the weight decay (the decay per step is
-  unchanged). Frozen parameters get no update at all.
+  unchanged). Frozen parameters get no update at all. ``params`` (or their
+  shapes) give the groups, so the optimizer state has the structure that
+  checkpoints of the same model hold.
   """
   o = config.optim
-  if params is None:
-    return _group_optimizer(config, sched, "other", True, steps_per_epoch)
   labels = param_labels(params)
   decays = jax.tree.map(
       lambda p: o.weight_decay_on == "all" or p.ndim > 1, params)
@@ -395,22 +393,6 @@ def restored_state(config, workdir, dataset, sched, replicated,
   return model, tx, manager, ckpt_lib.restore_latest(manager, state)
 
 
-def make_mesh():
-  """A 1-D data-parallel mesh over all devices (all processes).
-
-  Auto axes: shardings are constraints that XLA propagates (GSPMD), so the
-  same step runs on 1 CPU, 8 simulated devices, a GPU or a TPU slice.
-  """
-  return jax.make_mesh((jax.device_count(),), ("data",),
-                       axis_types=(jax.sharding.AxisType.Auto,))
-
-
-def to_global(x, sharding):
-  """A global array from the same host data on every process."""
-  x = np.asarray(x)
-  return jax.make_array_from_process_local_data(sharding, x, x.shape)
-
-
 # ---------------------------------------------------------------------------
 # The loop.
 # ---------------------------------------------------------------------------
@@ -533,10 +515,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   train_seconds = time.perf_counter() - t0
 
   # --- Evaluation.
-  from mdr import evaluate  # pylint: disable=g-import-not-at-top
   variables = {"params": state["params"], "batch_stats": state["batch_stats"]}
   eval_dir = evaluate.evaluate(config, workdir, model, variables, dataset,
-                               mesh)
+                               mesh, others=other_models(config, dataset, mesh))
   return dict(step=total_steps, train_seconds=train_seconds,
               eval_dir=eval_dir, **last)
 
@@ -559,7 +540,44 @@ def evaluate_only(config: ml_collections.ConfigDict, workdir: str,
   if step < total_steps:
     logging.warning("evaluating step %d of %d (training is not finished)",
                     step, total_steps)
-  from mdr import evaluate  # pylint: disable=g-import-not-at-top
   variables = {"params": state["params"], "batch_stats": state["batch_stats"]}
   return dict(step=step, eval_dir=evaluate.evaluate(
-      config, workdir, model, variables, dataset, mesh))
+      config, workdir, model, variables, dataset, mesh,
+      others=other_models(config, dataset, mesh)))
+
+
+def load_trained(workdir: str, dataset, mesh):
+  """(config, model, variables) of the newest checkpoint of another run.
+
+  ``workdir`` must hold ``config.json`` and ``checkpoints/`` of an mdr run
+  on the same data; fields its config lacks (added to mdr later) take their
+  defaults.
+  """
+  path = os.path.join(workdir, "config.json")
+  if not os.path.isfile(path) or not ckpt_lib.has_checkpoints(workdir):
+    raise ResumeError(f"{workdir!r} is not a trained mdr run: it needs "
+                      f"config.json and checkpoints/ (train it first)")
+  with open(path) as f:
+    saved = json.load(f)
+  config = config_lib.base_config()
+  for section, fields in saved.items():
+    if isinstance(fields, dict) and section in config:
+      for k, v in fields.items():
+        if k in config[section]:
+          config[section][k] = tuple(v) if isinstance(v, list) else v
+    elif section in config:
+      config[section] = fields
+  _, spe, sched = schedule_and_steps(config, len(dataset.train.labels))
+  model, _, _, state = restored_state(config, workdir, dataset, sched,
+                                      NamedSharding(mesh, P()), spe)
+  return config, model, {"params": state["params"],
+                         "batch_stats": state["batch_stats"]}
+
+
+def other_models(config, dataset, mesh) -> dict:
+  """{workdir: (model, variables)} of ``eval.patch_transfer_workdirs``."""
+  out = {}
+  for wd in config.eval.patch_transfer_workdirs:
+    _, model, variables = load_trained(wd, dataset, mesh)
+    out[wd] = (model, variables)
+  return out

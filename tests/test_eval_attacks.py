@@ -147,10 +147,11 @@ def test_reordering_eval_attacks_changes_no_result(shapes, tmp_path):
       open(tmp_path / "1" / "eval" / "mask_sweep.md").read()
 
 
-def test_importing_evaluation_does_not_switch_matplotlib_backend():
+def test_importing_evaluation_keeps_the_backend_and_needs_no_train():
   code = ("import matplotlib; b = matplotlib.get_backend(); "
           "import mdr.evaluate, mdr.report, mdr.robustness, mdr.patch_eval; "
           "assert matplotlib.get_backend() == b, matplotlib.get_backend(); "
+          "import sys; assert 'mdr.train' not in sys.modules, 'cycle'; "
           "print(b)")
   env = dict(os.environ, MPLBACKEND="svg")
   proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env,
@@ -187,3 +188,43 @@ def test_config_names_the_unknown_attack_and_lists_registered():
                                "eval.sparse_attack")):
     with pytest.raises(config_lib.ConfigError, match=match):
       config_lib.validate(_cfg(**{field: value}))
+
+
+def test_workdir_from_before_new_fields_still_evaluates(tmp_path):
+  # A run written before model.width / train.flip / ... existed: its
+  # config.json lacks them; at their defaults they are no difference.
+  from mdr import checkpoint as ckpt_lib  # pylint: disable=g-import-not-at-top
+  c = tiny_config()
+  wd = tmp_path / "wd"
+  (wd / "checkpoints" / "8").mkdir(parents=True)
+  old = json.loads(c.to_json_best_effort())
+  del old["model"]["width"], old["train"]["flip"], old["optim"]["bias_lr_scale"]
+  (wd / "config.json").write_text(json.dumps(old))
+  ckpt_lib.check_config(str(wd), c)            # accepted
+  c.model.width = 0.5                          # a real difference
+  with pytest.raises(config_lib.ConfigError, match="model.width"):
+    ckpt_lib.check_config(str(wd), c)
+
+
+def test_universal_patch_transfers_to_another_run(tmp_path):
+  runs = {}
+  for seed in (0, 1):
+    c = tiny_config(**{"seed": seed, "eval.suites": (), "train.steps": 2,
+                       "log_every_steps": 2, "checkpoint_every_steps": 2})
+    train.train_and_evaluate(c, str(tmp_path / f"run{seed}"))
+    runs[seed] = c
+  c = runs[0]
+  c.eval.attacks = ("lavan",)
+  c.eval.suites = ("patch",)
+  c.eval.patch_steps = 3
+  c.eval.patch_universal_steps = 3
+  c.eval.patch_domains = ("image",)
+  c.eval.patch_transfer_workdirs = (str(tmp_path / "run1"),)
+  out = train.evaluate_only(c, str(tmp_path / "run0"))["eval_dir"]
+  recs = _read(os.path.join(out, "patch.json"))["records"]
+  assert [r["variant"] for r in recs] == ["per_image", "universal",
+                                          "universal → run1"]
+  assert recs[2]["transfer_to"] == str(tmp_path / "run1")
+  c.eval.patch_transfer_workdirs = (str(tmp_path / "nope"),)
+  with pytest.raises(train.ResumeError, match="is not a trained mdr run"):
+    train.evaluate_only(c, str(tmp_path / "run0"))

@@ -109,7 +109,8 @@ def test_non_finite_loss_stops_naming_step_and_keeps_last_good(tmp_path):
   dataset = data_lib.load(config.data)
   total, _, sched = train.schedule_and_steps(config, 256)
   model = train.build_model(config, dataset)
-  tx = train.make_optimizer(config, sched)
+  params = model.init(jax.random.key(1), np.zeros((1, 32, 32, 3)))["params"]
+  tx = train.make_optimizer(config, sched, params)
   state = train.init_state(model, tx, jax.random.key(1), (32, 32, 3))
   restored = ckpt_lib.restore_latest(ckpt_lib.manager(workdir, config), state)
   assert int(restored["step"]) == bad

@@ -62,7 +62,7 @@ def worst_square(logits_fn, images, labels, ratio, fill) -> jax.Array:
   if isinstance(s, int) or not isinstance(s, jax.core.Tracer):
     s = jnp.asarray(s)
   span = w - s + 1
-  count = (h - s + 1) * span
+  count = jnp.where(s > 0, (h - s + 1) * span, 0)   # ratio 0: nothing to try
 
   def body(p, carry):
     best, best_p = carry
