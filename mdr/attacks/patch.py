@@ -32,6 +32,9 @@ from mdr.attacks.registry import AttackSpec
 from mdr.attacks.registry import register
 
 DOMAINS = ("image", "network")
+# Steps unrolled per loop iteration: XLA on CPU runs a rolled loop body
+# several times slower; the stopping rules still act at every single step.
+CHUNK = 5
 CORNERS = ("top_left", "top_right", "bottom_left", "bottom_right", "random")
 
 
@@ -117,8 +120,9 @@ def per_image(logits_fn: Callable[[jax.Array], jax.Array], images: jax.Array,
     return jnp.sum(objective(logits_fn(paste_batch(images, p, locs)), source,
                              target))
 
-  def body(state):
+  def one_step(state):
     i, p, used, done = state
+    done = done | (i >= steps)
     g = jax.grad(loss)(p)
     new = p + step_size * jnp.sign(g)
     if domain == "image":
@@ -127,6 +131,11 @@ def per_image(logits_fn: Callable[[jax.Array], jax.Array], images: jax.Array,
     used = used + (~done).astype(jnp.int32)
     pt, _ = probs_target(p)
     return i + 1, p, used, done | (pt >= confidence)
+
+  def body(state):  # CHUNK steps unrolled (see CHUNK); exact per-step stops
+    for _ in range(CHUNK):
+      state = one_step(state)
+    return state
 
   pt0, _ = probs_target(patches)
   state = (0, patches, jnp.zeros(b, jnp.int32), pt0 >= confidence)
@@ -195,21 +204,28 @@ def universal(logits_fn: Callable[[jax.Array], jax.Array],
     logp = jax.nn.log_softmax(logits)[:, target]
     return jnp.mean(logp), jnp.mean(jnp.exp(logp))
 
-  def body(state):
-    i, p, streak = state
+  def one_step(state):
+    i, p, streak, used = state
+    active = (i < steps) & (streak < patience)
     imgs, locs = batch_of(i)
     (_, pt), g = jax.value_and_grad(mean_logp, has_aux=True)(p, imgs, locs)
-    streak = jnp.where(pt >= confidence, streak + 1, 0)
+    streak = jnp.where(active, jnp.where(pt >= confidence, streak + 1, 0),
+                       streak)
     new = p + step_size * jnp.sign(g)
     if domain == "image":
       new = jnp.clip(new, 0.0, 1.0)
-    p = jnp.where(streak >= patience, p, new)
-    return i + 1, p, streak
+    p = jnp.where(active & (streak < patience), new, p)
+    return i + 1, p, streak, used + active.astype(jnp.int32)
 
-  i, patch, _ = jax.lax.while_loop(
+  def body(state):  # CHUNK steps unrolled; stops exactly at the same step
+    for _ in range(CHUNK):
+      state = one_step(state)
+    return state
+
+  _, patch, _, used = jax.lax.while_loop(
       lambda s: (s[0] < steps) & (s[2] < patience), body,
-      (0, patch, jnp.int32(0)))
-  return patch, i
+      (0, patch, jnp.int32(0), jnp.int32(0)))
+  return patch, used
 
 
 def _patch_pixels(ratio, h, w):
