@@ -4,7 +4,6 @@ import functools
 import importlib.metadata
 import os
 import sys
-import tomllib
 
 import flax.linen as nn
 import jax
@@ -386,6 +385,7 @@ def test_new_config_fields_are_validated(field, value, match):
 
 
 def test_install_extras_list_what_tfds_needs():
+  tomllib = pytest.importorskip("tomllib")    # Python >= 3.11
   with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
     extras = tomllib.load(f)["project"]["optional-dependencies"]
   assert any(r.startswith("tensorflow") for r in extras["tfds"])
