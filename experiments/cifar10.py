@@ -1,4 +1,4 @@
-r"""Issue 4: train and evaluate the seed's models on CIFAR-10, collect results.
+r"""Train and evaluate the seed's models on CIFAR-10, collect results.
 
   python experiments/cifar10.py                       # CPU scale: all runs below
   python experiments/cifar10.py --runs=clean:0,mixed:0

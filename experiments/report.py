@@ -1,4 +1,4 @@
-r"""Issue 4: build the CIFAR-10 report from the committed result files.
+r"""Build the CIFAR-10 report from the committed result files.
 
   python experiments/report.py          # writes experiments/README.md
 
@@ -831,8 +831,7 @@ overview plots beside the results, whatever `--out` says.
 
 GPU_MISSING = """## CIFAR-10, full scale (ResNet-18, GPU): not run
 
-No accelerator was lent to the session that made these results (the device
-tool's `status` said `can_start_another: false`), so the full-scale runs —
+No GPU was available when these results were made, so the full-scale runs —
 `python experiments/cifar10.py --scale=gpu --zip=<a carried copy of the zip>`
 (ResNet-18, bf16, 200 epochs) — are still to do; they would land in
 `experiments/results/cifar10_gpu/` and in a section of this file like the one
