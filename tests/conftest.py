@@ -29,6 +29,11 @@ def tiny_config(**overrides):
   c.eval.draws = 2
   c.eval.sparse_draws = 2
   c.eval.batch_size = 48
+  return apply_overrides(c, overrides)
+
+
+def apply_overrides(c, overrides):
+  """Sets ``{"section.field": value}`` entries on config ``c``; returns it."""
   for key, value in overrides.items():
     target = c
     *path, last = key.split(".")

@@ -12,7 +12,7 @@ import numpy as np
 import optax
 import pytest
 
-from conftest import REPO, tiny_config
+from conftest import apply_overrides, REPO, tiny_config
 from mdr import config as config_lib
 from mdr import data as data_lib
 from mdr import models
@@ -32,13 +32,7 @@ def _tiny_airbench(**overrides):
   c.checkpoint_every_steps = 100
   c.eval.suites = ("clean",)
   c.eval.tta = 2
-  for key, value in overrides.items():
-    target = c
-    *path, last = key.split(".")
-    for p in path:
-      target = target[p]
-    target[last] = value
-  return c
+  return apply_overrides(c, overrides)
 
 
 @pytest.fixture(scope="module")
