@@ -47,27 +47,43 @@ _WORKDIRS = flags.DEFINE_string("workdirs", os.path.join(REPO, "workdirs",
                                                          "fast_cpu"),
                                 "Root of the run directories.")
 _DRY = flags.DEFINE_bool("dry_run", False, "Print the commands only.")
+_EXTRA = flags.DEFINE_string(
+    "extra", "", "Extra flags appended to every run's command (shell "
+    "syntax), e.g. evaluation suites: "
+    "--extra=\"--config.eval.suites='(\\\"clean\\\",)'\"")
 
-_AIRBENCH = re.compile(r"^airbench_w([0-9.]+)_e([0-9.]+)$")
+_AIRBENCH = re.compile(r"^airbench_w([0-9.]+)_e([0-9.]+)(?:_rm([0-9.]+))?$")
 
 
-def command(run, seed, data_zip, workdir):
-  """The ``python -m mdr.main`` argv of a run name."""
+def command(run, seed, data_zip, workdir, extra_flags=()):
+  """The ``python -m mdr.main`` argv of a run name.
+
+  ``airbench_w<width>_e<epochs>``: configs/fast.py:cpu at that width and
+  length; with ``_rm<drop>``: configs/random_mask.py:cpu (the same network
+  and recipe with fixed random masks of that drop ratio on the shallow
+  stages); ``resnet_small``: configs/clean.py:cpu_resnet8.
+  """
   m = _AIRBENCH.match(run)
   if m:
     width, epochs = float(m.group(1)), float(m.group(2))
-    extra = ["--config=configs/fast.py:cpu", f"--config.model.width={width}",
+    cfg = "configs/fast.py:cpu"
+    if m.group(3) is not None:
+      cfg = "configs/random_mask.py:cpu"
+    extra = [f"--config={cfg}", f"--config.model.width={width}",
              f"--config.train.epochs={epochs}",
              f"--config.optim.warmup_epochs={0.23 * epochs:.4f}"]
+    if m.group(3) is not None:
+      extra.append(f"--config.model.random_mask.drop={float(m.group(3))}")
   elif run == "resnet_small":
     extra = ["--config=configs/clean.py:cpu_resnet8",
              "--config.eval.suites=('clean',)"]
   else:
     raise app.UsageError(f"--runs: {run!r} is not known: use "
-                         f"airbench_w<width>_e<epochs> or resnet_small")
+                         f"airbench_w<width>_e<epochs>[_rm<drop>] or "
+                         f"resnet_small")
   return [sys.executable, "-m", "mdr.main", *extra,
           f"--config.data.path={data_zip}", f"--config.seed={seed}",
-          f"--workdir={workdir}"]
+          f"--workdir={workdir}", *extra_flags]
 
 
 def short(cmd):
@@ -105,7 +121,7 @@ def main(argv):
       continue
     workdir = os.path.join(os.path.abspath(_WORKDIRS.value),
                            f"{run}_seed{seed}")
-    cmd = command(run, seed, data_zip, workdir)
+    cmd = command(run, seed, data_zip, workdir, shlex.split(_EXTRA.value))
     print(f"[{i + 1}/{len(runs)}] {run} seed {seed}: {short(cmd)}", flush=True)
     if _DRY.value:
       continue
@@ -133,8 +149,11 @@ def main(argv):
       write(path, record)
       sys.exit(f"error: {run} seed {seed} exited {proc.returncode}; rerun "
                "this script to resume it")
-    for name in ("eval/clean.json", "metrics.jsonl", "config.json"):
+    for name in ("metrics.jsonl", "config.json"):
       shutil.copy(os.path.join(workdir, name), out)
+    for name in sorted(os.listdir(os.path.join(workdir, "eval"))):
+      if name.endswith((".json", ".md", ".png")):
+        shutil.copy(os.path.join(workdir, "eval", name), out)
     record.update(
         status="done", wall_s=round(wall, 1),
         load_avg_1min_end=round(os.getloadavg()[0], 2),

@@ -20,7 +20,8 @@ FLIPS = ("random", "alternating", "none")
 PADS = ("zero", "reflect")
 DECAY_ON = ("kernels", "all")
 TTA_LEVELS = (0, 1, 2)
-EVAL_SUITES = ("clean", "mask_sweep", "sparse_pixels", "robustness", "patch")
+EVAL_SUITES = ("clean", "mask_sweep", "sparse_pixels", "robustness", "patch",
+               "transfer")
 
 
 class ConfigError(ValueError):
@@ -50,6 +51,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.name = "resnet18"       # mdr.models registry name
   c.model.dtype = "float32"       # "bfloat16" for GPU/TPU compute
   c.model.width = 1.0             # width multiplier (models whose registry entry takes one: airbench)
+  c.model.random_mask = ml_collections.ConfigDict()  # fixed random masks on feature maps (Random Mask CNN)
+  c.model.random_mask.drop = 0.0  # share of each masked activation's units zeroed, in [0, 1); 0 = off
+  c.model.random_mask.stages = "shallow"  # shallow (stem + stages 1-2) | deep (stages 3+) |
+                                  #   a comma-separated list of stem, stage1, stage2, ...
+  c.model.random_mask.shared_channels = False  # one (H, W) pattern shared by all channels of a layer
 
   c.train = ml_collections.ConfigDict()
   c.train.mode = "mixed"          # clean | masked (every image masked) | mixed (a share masked)
@@ -111,6 +117,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.patch_universal_targets = (0,)  # target classes of universal patches (empty: none)
   c.eval.patch_universal_steps = 500     # universal patch: step limit (stops after 30 confident steps)
   c.eval.patch_transfer_workdirs = ()    # other trained runs (workdirs) the universal patches are also tested on
+  # transfer suite (black-box transfer from other runs, mdr.transfer)
+  c.eval.transfer = ml_collections.ConfigDict()
+  c.eval.transfer.sources = ()    # workdirs of trained source runs (needed by the transfer suite)
+  c.eval.transfer.images = 5000   # a fixed subset of this many test images (0 = all)
+  c.eval.transfer.settings = ("pgd16", "fgsm16", "fgsm8", "pgd8")  # mdr.transfer.SETTINGS
   c.eval.fill = "zero"            # fill of hidden pixels at evaluation
   c.eval.suites = ("clean", "mask_sweep", "sparse_pixels")  # what evaluation runs
   c.eval.tta = 0                  # test-time augmentation of every evaluated prediction: 0 none |
@@ -207,6 +218,34 @@ def validate(c: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     _fail("model.name", c.model.name, f"one of {sorted(models.REGISTRY)}")
   if c.model.dtype not in models.DTYPES:
     _fail("model.dtype", c.model.dtype, f"one of {sorted(models.DTYPES)}")
+  rmask = c.model.random_mask
+  if isinstance(rmask.drop, bool) or not isinstance(rmask.drop, (int, float)) \
+      or not 0 <= rmask.drop < 1:
+    _fail("model.random_mask.drop", rmask.drop, "a number in [0, 1) (0 = no "
+          "random masks)")
+  if rmask.drop > 0:
+    spec = models.REGISTRY[c.model.name]
+    if not spec.takes_random_mask:
+      _fail("model.name", c.model.name, "a model that takes random masks "
+            "(model.random_mask.drop > 0): " + str(sorted(
+                n for n, s in models.REGISTRY.items() if s.takes_random_mask)))
+    from mdr.models import random_mask  # pylint: disable=g-import-not-at-top
+    try:
+      random_mask.resolve_stages(rmask.stages, spec.num_stages)
+    except ValueError as e:
+      raise ConfigError(f"config.model.{e}") from None
+  tr = c.eval.transfer
+  if "transfer" in c.eval.suites and (isinstance(tr.sources, str) or
+                                      not tr.sources):
+    _fail("eval.transfer.sources", tr.sources, "a non-empty list of trained "
+          "run workdirs when eval.suites has 'transfer'")
+  from mdr import transfer  # pylint: disable=g-import-not-at-top
+  if isinstance(tr.settings, str) or any(s not in transfer.SETTINGS
+                                         for s in tr.settings):
+    _fail("eval.transfer.settings", tr.settings,
+          f"a list of {list(transfer.SETTINGS)}")
+  if not isinstance(tr.images, int) or tr.images < 0:
+    _fail("eval.transfer.images", tr.images, "an integer >= 0 (0 = all)")
   names = c.train.mask_types
   if isinstance(names, str) or not names or any(
       n not in masks.REGISTRY for n in names):

@@ -137,8 +137,9 @@ def evaluate(config, workdir, model, variables, dataset, mesh,
              others=None) -> str:
   """Runs the suites of ``config.eval.suites``; writes ``workdir/eval``.
 
-  ``others``: ``{name: (model, variables)}`` of other trained models that
-  the patch suite's universal patches are also tested on (transfer).
+  ``others``: ``{workdir: (model, variables)}`` of other trained models:
+  the patch suite's universal patches are also tested on them, and the
+  transfer suite's sources are among them.
   """
   ec = config.eval
   replicated = NamedSharding(mesh, P())
@@ -235,6 +236,10 @@ def evaluate(config, workdir, model, variables, dataset, mesh,
     logging.info("patch suite: %.1f s", time.perf_counter() - t)
     if write:
       patch_eval.write(out, result, examples, title, dataset.class_names)
+  if "transfer" in suites:
+    from mdr import transfer  # pylint: disable=g-import-not-at-top
+    transfer.suite(config, workdir, model, variables, dataset, others or {},
+                   out)
   logging.info("eval files in %s", out)
   return out
 

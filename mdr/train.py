@@ -275,7 +275,8 @@ def make_train_step(config, model, tx, sched, streams, steps_per_epoch,
                                  step // steps_per_epoch, num_train)
       images = augment(jax.random.fold_in(streams["augment"], step), images,
                        tc.translate, tc.translate_pad, tc.flip, flips)
-    variables = {"params": state["params"], "batch_stats": state["batch_stats"]}
+    variables = model_variables(state)
+    others = {k: v for k, v in variables.items() if k != "params"}
     if tc.mode != "clean":
       logits_fn = lambda x: model.apply(variables, x, train=False)
       saliency_fn = functools.partial(saliency_lib.input_gradient, logits_fn)
@@ -284,15 +285,16 @@ def make_train_step(config, model, tx, sched, streams, steps_per_epoch,
                                    images, labels, saliency_fn, mean)
 
     def loss_fn(params):
-      logits, new_vars = model.apply(
-          {"params": params, "batch_stats": state["batch_stats"]}, images,
-          train=True, mutable=["batch_stats"])
+      # Every non-params collection is passed and may be updated (batch
+      # statistics); fixed ones (random masks) come back unchanged.
+      logits, new_vars = model.apply({"params": params, **others}, images,
+                                     train=True, mutable=list(others))
       targets = optax.smooth_labels(
           jax.nn.one_hot(labels, logits.shape[-1]), tc.label_smoothing)
       loss = optax.softmax_cross_entropy(logits, targets).mean()
-      return loss, (logits, new_vars["batch_stats"])
+      return loss, (logits, {k: new_vars[k] for k in others})
 
-    (loss, (logits, batch_stats)), grads = jax.value_and_grad(
+    (loss, (logits, new_others)), grads = jax.value_and_grad(
         loss_fn, has_aux=True)(state["params"])
     updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
     params = optax.apply_updates(state["params"], updates)
@@ -308,10 +310,10 @@ def make_train_step(config, model, tx, sched, streams, steps_per_epoch,
     new_state = dict(
         step=step + 1,
         params=keep(params, state["params"]),
-        batch_stats=keep(batch_stats, state["batch_stats"]),
         opt_state=keep(opt_state, state["opt_state"]),
         bad_step=jnp.where((state["bad_step"] < 0) & ~finite, step,
                            state["bad_step"]),
+        **{k: keep(new_others[k], others[k]) for k in others},
     )
     if "lookahead" in state:
       # Every k steps, and at the last step with decay 1 (the weights become
@@ -320,19 +322,15 @@ def make_train_step(config, model, tx, sched, streams, steps_per_epoch,
       every = config.optim.lookahead_every
       sync = done % every == 0
       decay = jnp.where(sync, lookahead_decay(config, done, total_steps), 1.0)
-      fast = {"params": new_state["params"],
-              "batch_stats": new_state["batch_stats"]}
+      fast = {k: new_state[k] for k in state["lookahead"]}
       slow, fast = lookahead(state["lookahead"], fast, decay)
       apply = sync | (done == total_steps)
       pick = lambda a, b: jax.tree.map(lambda x, y: jnp.where(apply, x, y),
                                        a, b)
       new_state["lookahead"] = keep(pick(slow, state["lookahead"]),
                                     state["lookahead"])
-      new_state["params"] = keep(pick(fast["params"], new_state["params"]),
-                                 state["params"])
-      new_state["batch_stats"] = keep(
-          pick(fast["batch_stats"], new_state["batch_stats"]),
-          state["batch_stats"])
+      for k in fast:
+        new_state[k] = keep(pick(fast[k], new_state[k]), state[k])
     metrics = dict(
         loss=loss,
         accuracy=jnp.mean(jnp.argmax(logits, -1) == labels) * 100,
@@ -345,23 +343,54 @@ def make_train_step(config, model, tx, sched, streams, steps_per_epoch,
   return step_fn
 
 
+# Keys of the train state that are not model collections.
+TRAIN_KEYS = ("step", "params", "opt_state", "bad_step", "lookahead")
+
+
+def model_variables(state: State) -> dict:
+  """The model's variables in ``state``: ``params`` and every other
+  collection the model has (``batch_stats``, random masks, or none)."""
+  return {"params": state["params"],
+          **{k: v for k, v in state.items() if k not in TRAIN_KEYS}}
+
+
 def init_state(model, tx, key, image_shape, lookahead_on=False,
                params=None) -> State:
-  variables = model.init(key, jnp.zeros((1,) + tuple(image_shape)),
-                         train=False)
-  params = variables["params"] if params is None else params
-  state = dict(step=jnp.int32(0), params=params,
-               batch_stats=variables["batch_stats"],
-               opt_state=tx.init(params), bad_step=jnp.int32(-1))
+  """Step 0: the model's collections at top level beside the optimizer's.
+
+  Each non-``params`` collection the model creates (``batch_stats``,
+  ``random_masks``, ...) is a key of the state, so checkpoints save and
+  restore it with everything else; lookahead keeps a slow copy of all of
+  them.
+  """
+  variables = dict(model.init(key, jnp.zeros((1,) + tuple(image_shape)),
+                              train=False))
+  if params is not None:
+    variables["params"] = params
+  params = variables["params"]
+  clash = sorted(set(variables) & set(TRAIN_KEYS) - {"params"})
+  if clash:
+    raise ValueError(f"model collections {clash} clash with the train "
+                     f"state's own keys {TRAIN_KEYS}: rename them")
+  state = dict(step=jnp.int32(0), opt_state=tx.init(params),
+               bad_step=jnp.int32(-1), **variables)
   if lookahead_on:
-    state["lookahead"] = {"params": params,
-                          "batch_stats": variables["batch_stats"]}
+    state["lookahead"] = variables
   return state
+
+
+def random_mask_spec(config) -> models.RandomMaskSpec:
+  """``config.model.random_mask`` as the models' spec (seed = config.seed)."""
+  r = config.model.random_mask
+  return models.RandomMaskSpec(drop=float(r.drop), stages=str(r.stages),
+                               shared_channels=bool(r.shared_channels),
+                               seed=int(config.seed))
 
 
 def build_model(config, dataset):
   return models.get(config.model.name, dataset.num_classes,
                     dtype=config.model.dtype, width=config.model.width,
+                    random_mask=random_mask_spec(config),
                     mean=tuple(dataset.mean), std=tuple(dataset.std))
 
 
@@ -515,7 +544,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   train_seconds = time.perf_counter() - t0
 
   # --- Evaluation.
-  variables = {"params": state["params"], "batch_stats": state["batch_stats"]}
+  variables = model_variables(state)
   eval_dir = evaluate.evaluate(config, workdir, model, variables, dataset,
                                mesh, others=other_models(config, dataset, mesh))
   return dict(step=total_steps, train_seconds=train_seconds,
@@ -540,7 +569,7 @@ def evaluate_only(config: ml_collections.ConfigDict, workdir: str,
   if step < total_steps:
     logging.warning("evaluating step %d of %d (training is not finished)",
                     step, total_steps)
-  variables = {"params": state["params"], "batch_stats": state["batch_stats"]}
+  variables = model_variables(state)
   return dict(step=step, eval_dir=evaluate.evaluate(
       config, workdir, model, variables, dataset, mesh,
       others=other_models(config, dataset, mesh)))
@@ -553,6 +582,17 @@ def load_trained(workdir: str, dataset, mesh):
   on the same data; fields its config lacks (added to mdr later) take their
   defaults.
   """
+  config = load_trained_config(workdir)
+  _, spe, sched = schedule_and_steps(config, len(dataset.train.labels))
+  model, _, _, state = restored_state(config, workdir, dataset, sched,
+                                      NamedSharding(mesh, P()), spe)
+  return config, model, model_variables(state)
+
+
+def load_trained_config(workdir: str):
+  """The config of a trained run (``workdir/config.json``); fields its
+  config lacks (added to mdr later) take their defaults. ``ResumeError``
+  if ``workdir`` is not a trained mdr run."""
   path = os.path.join(workdir, "config.json")
   if not os.path.isfile(path) or not ckpt_lib.has_checkpoints(workdir):
     raise ResumeError(f"{workdir!r} is not a trained mdr run: it needs "
@@ -560,24 +600,30 @@ def load_trained(workdir: str, dataset, mesh):
   with open(path) as f:
     saved = json.load(f)
   config = config_lib.base_config()
-  for section, fields in saved.items():
-    if isinstance(fields, dict) and section in config:
-      for k, v in fields.items():
-        if k in config[section]:
-          config[section][k] = tuple(v) if isinstance(v, list) else v
-    elif section in config:
-      config[section] = fields
-  _, spe, sched = schedule_and_steps(config, len(dataset.train.labels))
-  model, _, _, state = restored_state(config, workdir, dataset, sched,
-                                      NamedSharding(mesh, P()), spe)
-  return config, model, {"params": state["params"],
-                         "batch_stats": state["batch_stats"]}
+  _update_known(config, saved)
+  return config
+
+
+def _update_known(config, saved: dict) -> None:
+  """Sets the fields of ``config`` that ``saved`` (a config.json) holds,
+  recursively; fields mdr no longer has are ignored."""
+  for k, v in saved.items():
+    if k not in config:
+      continue
+    if isinstance(v, dict):
+      _update_known(config[k], v)
+    else:
+      config[k] = tuple(v) if isinstance(v, list) else v
 
 
 def other_models(config, dataset, mesh) -> dict:
-  """{workdir: (model, variables)} of ``eval.patch_transfer_workdirs``."""
+  """{workdir: (model, variables)} of ``eval.patch_transfer_workdirs`` and,
+  with the transfer suite, ``eval.transfer.sources``."""
   out = {}
-  for wd in config.eval.patch_transfer_workdirs:
+  workdirs = tuple(config.eval.patch_transfer_workdirs)
+  if "transfer" in config.eval.suites:
+    workdirs += tuple(config.eval.transfer.sources)
+  for wd in dict.fromkeys(workdirs):
     _, model, variables = load_trained(wd, dataset, mesh)
     out[wd] = (model, variables)
   return out

@@ -8,7 +8,8 @@
 | ``airbench`` | airbench94's network (``model.width`` scales it; 1.0 = airbench94) | 1.97 M at width 1, 0.50 M at 0.5 |
 
 Each entry is a :class:`ModelSpec`: how to build the module, whether it takes
-``model.width``, and an optional ``prepare(params, train_images_u8, mean,
+``model.width``, whether it takes fixed random masks on its feature maps
+(``model.random_mask``, :mod:`mdr.models.random_mask`), and an optional ``prepare(params, train_images_u8, mean,
 std)`` that sets data-dependent parameters once after init (the whitening
 filters of ``airbench``).
 """
@@ -24,6 +25,7 @@ import numpy as np
 
 from mdr.models.airbench import AirbenchNet
 from mdr.models.airbench import whitening_kernel
+from mdr.models.random_mask import RandomMaskSpec
 from mdr.models.resnet import ResNet
 
 WHITEN_SAMPLE = 5000  # train images the whitening filters are computed from
@@ -36,11 +38,15 @@ class ModelSpec:
   Attributes:
     build: ``(num_classes=, dtype=, mean=, std=, **options) -> flax Module``.
     takes_width: whether ``model.width`` (a multiplier) is passed as ``width``.
+    takes_random_mask: whether it takes ``random_mask=RandomMaskSpec(...)``.
+    num_stages: stages after the stem (the names random masks are placed by).
     prepare: optional ``(params, train_images_u8, mean, std) -> params``,
       run once on a fresh (not a restored) state.
   """
   build: Callable[..., Any]
   takes_width: bool = False
+  takes_random_mask: bool = False
+  num_stages: int = 0
   prepare: Optional[Callable[..., Any]] = None
 
 
@@ -61,12 +67,16 @@ def _prepare_whitening(params, train_images_u8, mean, std):
 
 REGISTRY = {
     "resnet18": ModelSpec(functools.partial(ResNet, stage_sizes=(2, 2, 2, 2),
-                                            width=64)),
+                                            width=64), takes_random_mask=True,
+                          num_stages=4),
     "resnet_small": ModelSpec(functools.partial(ResNet, stage_sizes=(1, 1, 1),
-                                                width=16)),
+                                                width=16),
+                              takes_random_mask=True, num_stages=3),
     "resnet_tiny": ModelSpec(functools.partial(ResNet, stage_sizes=(1, 1),
-                                               width=8)),
+                                               width=8),
+                             takes_random_mask=True, num_stages=2),
     "airbench": ModelSpec(AirbenchNet, takes_width=True,
+                          takes_random_mask=True, num_stages=3,
                           prepare=_prepare_whitening),
 }
 
@@ -74,8 +84,13 @@ DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
 def get(name: str, num_classes: int, dtype: str = "float32",
-        width: float = 1.0, **kwargs):
-  """The model called ``name``; ``ValueError`` naming what is known."""
+        width: float = 1.0, random_mask: Optional[RandomMaskSpec] = None,
+        **kwargs):
+  """The model called ``name``; ``ValueError`` naming what is known.
+
+  ``random_mask`` with ``drop > 0`` makes it a Random Mask CNN (only models
+  whose entry has ``takes_random_mask``).
+  """
   if name not in REGISTRY:
     raise ValueError(f"unknown model {name!r}; known: {sorted(REGISTRY)}")
   if dtype not in DTYPES:
@@ -83,4 +98,10 @@ def get(name: str, num_classes: int, dtype: str = "float32",
   spec = REGISTRY[name]
   if spec.takes_width:
     kwargs["width"] = width
+  if random_mask is not None and random_mask.drop > 0:
+    if not spec.takes_random_mask:
+      raise ValueError(
+          f"model {name!r} takes no random masks; models that do: "
+          f"{sorted(n for n, s in REGISTRY.items() if s.takes_random_mask)}")
+    kwargs["random_mask"] = random_mask
   return spec.build(num_classes=num_classes, dtype=DTYPES[dtype], **kwargs)

@@ -12,6 +12,10 @@ trainable bias, momentum 0.6 and epsilon 1e-12.
 Like every mdr model it takes images in ``[0, 1]`` and normalises them itself,
 so masks, saliency and attacks live in pixel space.
 
+With a :class:`~mdr.models.random_mask.RandomMaskSpec` (a Random Mask CNN)
+the stages are ``stem`` (the whitening conv, masked before its GELU) and
+``stage1``-``stage3`` (the groups, masked after each batch norm).
+
 Parameter names the optimizer reads (``mdr.optim.param_labels``): the
 whitening conv is ``whiten`` (kernel frozen, bias trained for the first
 epochs), batch-norm biases live under modules named ``norm*``.
@@ -21,12 +25,14 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from mdr.models import random_mask as rm
 
 WHITEN_PATCH = 2                                   # whitening patch side
 WHITEN_WIDTH = 2 * 3 * WHITEN_PATCH**2             # 24: eigen-filters and their negatives
@@ -153,18 +159,24 @@ def gelu(x):
 
 
 class ConvGroup(nn.Module):
-  """conv3x3 -> maxpool2 -> BN -> GELU -> conv3x3 -> BN -> GELU."""
+  """conv3x3 -> maxpool2 -> BN -> GELU -> conv3x3 -> BN -> GELU.
+
+  ``mask`` (``name -> layer``) gives the random-mask layer after each batch
+  norm (the identity when the group is not masked).
+  """
   features: int
   conv: Any
   norm: Any
+  mask: Any = None
 
   @nn.compact
   def __call__(self, x):
+    mask = self.mask or (lambda name: lambda v: v)
     x = self.conv(self.features, name="conv1")(x)
     x = max_pool(x, 2)
-    x = gelu(self.norm(name="norm1")(x))
+    x = gelu(mask("mask1")(self.norm(name="norm1")(x)))
     x = self.conv(self.features, name="conv2")(x)
-    return gelu(self.norm(name="norm2")(x))
+    return gelu(mask("mask2")(self.norm(name="norm2")(x)))
 
 
 class AirbenchNet(nn.Module):
@@ -178,6 +190,7 @@ class AirbenchNet(nn.Module):
     bn_momentum: running-statistics momentum (new = m*old + (1-m)*batch).
     logit_scale: the logits are multiplied by this (airbench: 1/9).
     conv_impl: how 3x3 convs run: ``xla`` | ``im2col`` | ``auto`` (Conv3x3).
+    random_mask: fixed random masks on feature maps (None: none).
   """
   num_classes: int
   width: float = 1.0
@@ -187,6 +200,7 @@ class AirbenchNet(nn.Module):
   bn_momentum: float = 0.6
   logit_scale: float = 1 / 9
   conv_impl: str = "auto"
+  random_mask: Optional[rm.RandomMaskSpec] = None
 
   @nn.compact
   def __call__(self, x, train: bool = False):
@@ -195,13 +209,19 @@ class AirbenchNet(nn.Module):
     x = nn.Conv(WHITEN_WIDTH, (WHITEN_PATCH, WHITEN_PATCH), padding="VALID",
                 use_bias=True, dtype=self.dtype, name="whiten",
                 kernel_init=dirac_uniform_init)(x)
-    x = gelu(x)
+    spec = self.random_mask
+    groups = widths(self.width)
+    stages = (rm.resolve_stages(spec.stages, len(groups))
+              if spec is not None and spec.drop > 0 else ())
+    masker = lambda stage: (lambda name: rm.layer(spec, stage, stages, name))
+    x = gelu(masker("stem")("whiten_mask")(x))
     conv = functools.partial(Conv3x3, dtype=self.dtype, impl=self.conv_impl)
     norm = functools.partial(nn.BatchNorm, use_running_average=not train,
                              momentum=self.bn_momentum, epsilon=1e-12,
                              use_scale=False, dtype=self.dtype)
-    for i, features in enumerate(widths(self.width)):
-      x = ConvGroup(features, conv, norm, name=f"group{i + 1}")(x)
+    for i, features in enumerate(groups):
+      x = ConvGroup(features, conv, norm, mask=masker(f"stage{i + 1}"),
+                    name=f"group{i + 1}")(x)
     x = max_pool(x, 3)
     x = x.reshape(x.shape[0], -1).astype(jnp.float32)
     x = nn.Dense(self.num_classes, use_bias=False, dtype=jnp.float32,
