@@ -579,14 +579,25 @@ def load_trained(workdir: str, dataset, mesh):
   """(config, model, variables) of the newest checkpoint of another run.
 
   ``workdir`` must hold ``config.json`` and ``checkpoints/`` of an mdr run
-  on the same data; fields its config lacks (added to mdr later) take their
-  defaults.
+  on data like ``dataset`` (the same classes); fields its config lacks
+  (added to mdr later) take their defaults. ``ResumeError`` naming the
+  workdir otherwise.
   """
   config = load_trained_config(workdir)
+  mine = _source_name(config.data.path or config.data.name)
+  if mine != _source_name(dataset.name):
+    raise ResumeError(
+        f"{workdir!r} was trained on other data ({mine!r}; this evaluation "
+        f"uses {_source_name(dataset.name)!r}): the runs compared must share "
+        f"their data")
   _, spe, sched = schedule_and_steps(config, len(dataset.train.labels))
   model, _, _, state = restored_state(config, workdir, dataset, sched,
                                       NamedSharding(mesh, P()), spe)
   return config, model, model_variables(state)
+
+
+def _source_name(name_or_path: str) -> str:
+  return os.path.basename(os.path.normpath(name_or_path))
 
 
 def load_trained_config(workdir: str):

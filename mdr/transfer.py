@@ -247,14 +247,20 @@ def main(argv):
   if bad:
     raise SystemExit(f"error: --settings {bad} unknown; known: "
                      f"{list(SETTINGS)}")
-  config = train.load_trained_config(targets[0])
+  try:
+    config = train.load_trained_config(targets[0])
+  except train.ResumeError as e:
+    raise SystemExit(f"error: {e}") from None
   if f.data:
     config.data.path = f.data
   dataset = data_lib.load(config.data)
   mesh = train.make_mesh()
   loaded = {}
   for wd in dict.fromkeys(sources + targets):
-    _, model, variables = train.load_trained(wd, dataset, mesh)
+    try:
+      _, model, variables = train.load_trained(wd, dataset, mesh)
+    except train.ResumeError as e:
+      raise SystemExit(f"error: {e}") from None
     loaded[wd] = (model, variables)
   idx = data_lib.subsample(len(dataset.test.labels), f.images)
   t0 = time.perf_counter()

@@ -266,3 +266,34 @@ def test_transfer_matrix_crafts_in_uint8_and_counts_per_pair():
                                vb, np.asarray(adv) / 255.0), -1)))
   del preds_adv
   assert rb == dict(setting="fgsm16", source="a", target="b", **expect)
+
+
+def test_transfer_suite_writes_a_matrix_and_checks_its_sources(tmp_path):
+  from mdr import data as data_lib  # pylint: disable=g-import-not-at-top
+  from mdr import train  # pylint: disable=g-import-not-at-top
+  src = str(tmp_path / "src")
+  c = tiny_config(**{"train.mode": "clean", "eval.suites": ("clean",)})
+  dataset = data_lib.load(c.data)
+  train.train_and_evaluate(c, src, dataset)
+  with pytest.raises(config_lib.ConfigError, match="transfer.sources"):
+    config_lib.validate(tiny_config(**{"eval.suites": ("transfer",)}))
+  c = tiny_config(**{"model.random_mask.drop": 0.5, "seed": 1,
+                     "eval.suites": ("transfer",),
+                     "eval.transfer.sources": (src,),
+                     "eval.transfer.images": 40,
+                     "eval.transfer.settings": ("fgsm8", "pgd8")})
+  train.train_and_evaluate(c, str(tmp_path / "rm"), dataset)
+  import json  # pylint: disable=g-import-not-at-top
+  out = json.load(open(tmp_path / "rm" / "eval" / "transfer.json"))
+  assert out["images"] == 40
+  pairs = [(r["setting"], r["source"], r["target"]) for r in out["records"]]
+  assert pairs == [("fgsm8", "src", "rm"), ("fgsm8", "src", "src"),
+                   ("pgd8", "src", "rm"), ("pgd8", "src", "src")]
+  for r in out["records"]:
+    assert r["n"] == 40 and 0 <= r["kept"] <= r["source_fooled"] <= 40
+  md = open(tmp_path / "rm" / "eval" / "transfer.md").read()
+  assert "| src |" in md
+  # A workdir that is not a trained run is one clear error.
+  c.eval.transfer.sources = (str(tmp_path / "nothing"),)
+  with pytest.raises(train.ResumeError, match="not a trained mdr run"):
+    train.evaluate_only(c, str(tmp_path / "rm"), dataset)
