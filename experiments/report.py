@@ -862,7 +862,12 @@ def main(argv):
       json.dump(record, f, indent=1)
     print(rerun_markdown(record))
     return
-  build(args.results, args.out, PREAMBLE)
+  import random_mask_report  # pylint: disable=g-import-not-at-top
+  rm_dir = os.path.join(args.results, "cifar10_cpu", "random_mask")
+  extra = random_mask_report.section(rm_dir, os.path.relpath(
+      rm_dir, os.path.dirname(os.path.abspath(args.out))))
+  build(args.results, args.out, PREAMBLE,
+        postscript="\n" + extra if extra else "")
   print(f"wrote {args.out}")
 
 

@@ -13,7 +13,6 @@ import ml_collections
 
 from mdr import masks
 
-MODES = ("clean", "masked", "mixed")
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "constant", "linear")
 FLIPS = ("random", "alternating", "none")
@@ -58,7 +57,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.random_mask.shared_channels = False  # one (H, W) pattern shared by all channels of a layer
 
   c.train = ml_collections.ConfigDict()
-  c.train.mode = "mixed"          # clean | masked (every image masked) | mixed (a share masked)
+  c.train.mode = "mixed"          # the training objective (mdr.objectives): clean | masked (every image
+                                  #   masked) | mixed (a share masked) | pgd_at | fgsm_rs | m2at
   c.train.mixed_share = 0.5       # mixed: share of each batch that is masked
   c.train.mask_types = ("alpha", "beta", "gamma")  # drawn uniformly per masked example
   c.train.ratio_min = 0.0         # masked examples hide a ratio uniform in [ratio_min, ratio_max]
@@ -74,6 +74,23 @@ def base_config() -> ml_collections.ConfigDict:
                                   #   of the images flipped in even epochs, the other half in odd ones) | none
   c.train.whiten_bias_epochs = 3.0  # models with a whitening layer: its bias trains this long, then freezes
   c.train.label_smoothing = 0.0
+  # adversarial objectives (pgd_at, fgsm_rs, m2at); ε and steps in /255 units
+  c.train.adv = ml_collections.ConfigDict()
+  c.train.adv.eps = 8.0           # ℓ∞ radius
+  c.train.adv.step = 2.0          # PGD step size
+  c.train.adv.steps = 10          # PGD steps (pgd_at; m2at with base pgd)
+  c.train.adv.fgsm_step = 10.0    # fgsm_rs step from the random start (Wong et al.: 1.25 ε)
+  c.train.adv.attack_bn = "train"  # model mode while attacking: train (batch statistics, Rice et al.) | eval
+  # m2at: masking and mixing adversarial training, reconstructed from the abstract (each choice a field)
+  c.train.m2at = ml_collections.ConfigDict()
+  c.train.m2at.base = "pgd"       # perturbation δ from: pgd | fgsm_rs (with train.adv)
+  c.train.m2at.mask = "square"    # mask M of x + M ⊙ δ: square (random box) | pixels (Bernoulli) | an mdr.masks attack
+  c.train.m2at.mask_min = 0.3     # M's area ratio (square, masks) / keep probability (pixels): uniform in
+  c.train.m2at.mask_max = 0.7     #   [mask_min, mask_max] per image
+  c.train.m2at.mix = "mixup"      # mixing two masked adversarial images: mixup | cutmix | none
+  c.train.m2at.mix_alpha = 1.0    # λ ~ Beta(mix_alpha, mix_alpha)
+  c.train.m2at.share = 1.0        # share of each batch trained with masking + mixing
+  c.train.m2at.rest = "adversarial"  # the rest of the batch: clean | adversarial (plain δ)
 
   c.optim = ml_collections.ConfigDict()
   c.optim.name = "sgd"            # sgd (Nesterov momentum) | adamw
@@ -212,8 +229,37 @@ def _ratio(field, value):
 def validate(c: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   """Raises ``ConfigError`` for the first bad field (name, value, allowed)."""
   from mdr import models  # pylint: disable=g-import-not-at-top
-  if c.train.mode not in MODES:
-    _fail("train.mode", c.train.mode, f"one of {MODES}")
+  from mdr import objectives  # pylint: disable=g-import-not-at-top
+  if c.train.mode not in objectives.REGISTRY:
+    _fail("train.mode", c.train.mode,
+          f"a registered training objective: {objectives.names()}")
+  adv = c.train.adv
+  for field in ("eps", "step", "fgsm_step"):
+    v = adv[field]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or \
+        not 0 <= v <= 255:
+      _fail(f"train.adv.{field}", v, "a number in [0, 255] (/255 units)")
+  if not isinstance(adv.steps, int) or adv.steps < 1:
+    _fail("train.adv.steps", adv.steps, "an integer >= 1")
+  if adv.attack_bn not in ("train", "eval"):
+    _fail("train.adv.attack_bn", adv.attack_bn, "one of ('train', 'eval')")
+  m = c.train.m2at
+  if m.base not in objectives.BASE_ATTACKS:
+    _fail("train.m2at.base", m.base, f"one of {tuple(objectives.BASE_ATTACKS)}")
+  if m.mask not in objectives.M2AT_MASKS:
+    _fail("train.m2at.mask", m.mask, f"one of {objectives.M2AT_MASKS}")
+  if m.mix not in objectives.M2AT_MIXES:
+    _fail("train.m2at.mix", m.mix, f"one of {objectives.M2AT_MIXES}")
+  if m.rest not in objectives.M2AT_REST:
+    _fail("train.m2at.rest", m.rest, f"one of {objectives.M2AT_REST}")
+  _ratio("train.m2at.mask_min", m.mask_min)
+  _ratio("train.m2at.mask_max", m.mask_max)
+  if m.mask_min > m.mask_max:
+    _fail("train.m2at.mask_min", m.mask_min,
+          f"at most train.m2at.mask_max = {m.mask_max}")
+  _ratio("train.m2at.share", m.share)
+  if not m.mix_alpha > 0:
+    _fail("train.m2at.mix_alpha", m.mix_alpha, "a number > 0")
   if c.model.name not in models.REGISTRY:
     _fail("model.name", c.model.name, f"one of {sorted(models.REGISTRY)}")
   if c.model.dtype not in models.DTYPES:

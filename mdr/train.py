@@ -32,10 +32,10 @@ from mdr import checkpoint as ckpt_lib
 from mdr import config as config_lib
 from mdr import data as data_lib
 from mdr import evaluate
-from mdr import masks
 from mdr import metrics as metrics_lib
 from mdr import models
-from mdr import saliency as saliency_lib
+from mdr import objectives
+from mdr.objectives import mask_training_batch  # pylint: disable=unused-import  (public here too)
 from mdr.runtime import make_mesh  # pylint: disable=unused-import  (public here too)
 from mdr.runtime import rng_streams
 from mdr.runtime import to_global
@@ -208,41 +208,6 @@ def lookahead_decay(config, done, total):
   return config.optim.lookahead_decay * (done / total) ** 3
 
 
-def mask_training_batch(tc, key, images, labels, saliency_fn, mean):
-  """Masks the batch as ``tc`` (config.train) says; returns images.
-
-  masked: every example; mixed: the first ``round(mixed_share * B)`` (the
-  batch is already in random order). Each masked example draws its attack
-  uniformly from ``tc.mask_types`` and its ratio uniformly in
-  ``[ratio_min, ratio_max]``; unmasked examples get ratio 0 (no pixel).
-  Saliency (for alpha) is of the current parameters in inference mode, on
-  the masked examples only, and is not differentiated through.
-  """
-  b, h, w, _ = images.shape
-  k_type, k_ratio, k_mask, k_fill = jax.random.split(key, 4)
-  n_masked = b if tc.mode == "masked" else int(round(tc.mixed_share * b))
-  if n_masked == 0:  # e.g. mixed_share * batch_size rounds to 0
-    return images
-  ratio = jax.random.uniform(k_ratio, (b,), minval=tc.ratio_min,
-                             maxval=tc.ratio_max)
-  ratio = jnp.where(jnp.arange(b) < n_masked, ratio, 0.0)
-  keys = jax.random.split(k_mask, b)
-  names = list(tc.mask_types)
-  sal = None
-  if any(masks.get(n).needs_saliency for n in names) and n_masked:
-    # Saliency only where a mask may need it: the masked examples.
-    sal = jax.lax.stop_gradient(saliency_fn(images[:n_masked],
-                                            labels[:n_masked]))
-    sal = jnp.pad(sal, ((0, b - n_masked), (0, 0), (0, 0)))
-  per_type = [masks.batch_masks(n, keys, ratio, (h, w), sal) for n in names]
-  chosen = per_type[0]
-  if len(names) > 1:
-    kind = jax.random.randint(k_type, (b,), 0, len(names))
-    for i in range(1, len(names)):
-      chosen = jnp.where(kind[:, None, None] == i, per_type[i], chosen)
-  return masks.apply(images, chosen, tc.fill, mean=mean, key=k_fill)
-
-
 def batch_indices(key, step, steps_per_epoch, num_train, batch):
   """Example indices of step ``step``: a fresh permutation every epoch."""
   perm = jax.random.permutation(jax.random.fold_in(key, step //
@@ -256,8 +221,15 @@ def batch_indices(key, step, steps_per_epoch, num_train, batch):
 # ---------------------------------------------------------------------------
 
 def make_train_step(config, model, tx, sched, streams, steps_per_epoch,
-                    num_train, mean, batch_sharding, total_steps=None):
+                    num_train, mean, batch_sharding, total_steps=None,
+                    num_classes=None):
+  """The step function ``(state, images_u8, labels) -> (state, metrics)``.
+
+  ``num_classes`` (default: the model's ``num_classes``) is needed by
+  objectives that mix labels (``m2at``).
+  """
   tc = config.train
+  num_classes = num_classes or getattr(model, "num_classes", None)
   total_steps = total_steps or config.train.steps or 1
 
   def step_fn(state: State, images_u8, labels_all):
@@ -277,21 +249,27 @@ def make_train_step(config, model, tx, sched, streams, steps_per_epoch,
                        tc.translate, tc.translate_pad, tc.flip, flips)
     variables = model_variables(state)
     others = {k: v for k, v in variables.items() if k != "params"}
-    if tc.mode != "clean":
-      logits_fn = lambda x: model.apply(variables, x, train=False)
-      saliency_fn = functools.partial(saliency_lib.input_gradient, logits_fn)
-      images = mask_training_batch(tc, jax.random.fold_in(streams["masks"],
-                                                          step),
-                                   images, labels, saliency_fn, mean)
+
+    def train_logits(x):  # training mode; batch-statistic updates discarded
+      out = model.apply(variables, x, train=True, mutable=list(others))
+      return out[0] if isinstance(out, tuple) else out
+
+    # The objective (config.train.mode) makes the batch the loss sees.
+    images, targets = objectives.get(tc.mode).prepare(objectives.Context(
+        config=config, key=jax.random.fold_in(streams["masks"], step),
+        images=images, labels=labels, num_classes=num_classes,
+        logits_fn=lambda x: model.apply(variables, x, train=False),
+        train_logits_fn=train_logits, mean=mean))
 
     def loss_fn(params):
       # Every non-params collection is passed and may be updated (batch
       # statistics); fixed ones (random masks) come back unchanged.
       logits, new_vars = model.apply({"params": params, **others}, images,
                                      train=True, mutable=list(others))
-      targets = optax.smooth_labels(
-          jax.nn.one_hot(labels, logits.shape[-1]), tc.label_smoothing)
-      loss = optax.softmax_cross_entropy(logits, targets).mean()
+      soft = (jax.nn.one_hot(targets, logits.shape[-1])
+              if targets.ndim == 1 else targets)
+      soft = optax.smooth_labels(soft, tc.label_smoothing)
+      loss = optax.softmax_cross_entropy(logits, soft).mean()
       return loss, (logits, {k: new_vars[k] for k in others})
 
     (loss, (logits, new_others)), grads = jax.value_and_grad(
@@ -495,7 +473,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   # --- The compiled step.
   step_fn = make_train_step(config, model, tx, sched, streams, steps_per_epoch,
                             num_train, jnp.asarray(dataset.mean), batch_sharding,
-                            total_steps)
+                            total_steps, dataset.num_classes)
   train_step = jax.jit(step_fn, in_shardings=(replicated, replicated,
                                               replicated),
                        out_shardings=(replicated, replicated),

@@ -1,0 +1,299 @@
+"""The Random Mask section of experiments/README.md, from result files only.
+
+Reads ``experiments/results/cifar10_cpu/random_mask/``: the runs
+(``<run>/seed<k>/{run,clean,mask_sweep,robustness}.json``, written by
+``experiments/random_mask.sh`` and ``experiments/random_mask_eval.py``), the
+transfer matrix (``transfer/transfer.json``) and the step-cost benchmark
+(``bench_train.md``). Writes ``summary.json`` and ``random_mask.png`` there and
+returns the markdown section (``experiments/report.py`` appends it).
+
+  python experiments/random_mask_report.py    # prints the section
+"""
+
+import glob
+import json
+import os
+import re
+import statistics
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import stats  # pylint: disable=g-import-not-at-top
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(REPO, "experiments", "results", "cifar10_cpu",
+                       "random_mask")
+MAIN = "pgd16"              # the reference's main transfer setting
+OTHER_ARCH = "resnet_small"  # the source of another architecture
+GROUPS = (("standard", "standard (no masks)"),
+          ("rm0.5", "random mask, drop 0.5"),
+          ("rm0.7", "random mask, drop 0.7"))
+COLORS = {"standard": "black", "rm0.5": "tab:orange", "rm0.7": "tab:red"}
+
+
+def group_of(run):
+  m = re.search(r"_rm([0-9.]+)$", run)
+  return f"rm{m.group(1)}" if m else "standard"
+
+
+def _read(path):
+  with open(path) as f:
+    return json.load(f)
+
+
+def load(results=RESULTS):
+  """{run: [seed record]} of the trained models evaluated here."""
+  runs = {}
+  for path in sorted(glob.glob(os.path.join(results, "*", "seed*",
+                                            "run.json"))):
+    d = os.path.dirname(path)
+    run = os.path.basename(os.path.dirname(d))
+    rec = dict(seed=int(os.path.basename(d)[4:]), run=_read(path),
+               clean=_read(os.path.join(d, "clean.json")))
+    for name in ("mask_sweep", "robustness"):
+      p = os.path.join(d, f"{name}.json")
+      rec[name] = _read(p) if os.path.exists(p) else None
+    runs.setdefault(run, []).append(rec)
+  return runs
+
+
+def workdir_name(run, seed):
+  return f"{run}_seed{seed}"
+
+
+def sweep_at(rec, attack, ratio):
+  for r in rec["mask_sweep"] or []:
+    if r["attack"] == attack and abs(r["ratio"] - ratio) < 1e-9:
+      return r["accuracy"]
+  return None
+
+
+def robust_at(rec, attack, eps255, loss="ce"):
+  for r in (rec["robustness"] or {}).get("records", []):
+    if (r["attack"] == attack and r["kind"] == "sweep" and r["loss"] == loss
+        and abs(r["eps"] * 255 - eps255) < 1e-6):
+      return r["accuracy"]
+  return None
+
+
+def _fmt(values, digits=2):
+  values = [v for v in values if v is not None]
+  if not values:
+    return "—"
+  if len(values) == 1:
+    return f"{values[0]:.{digits}f}"
+  return (f"{statistics.fmean(values):.{digits}f} ± "
+          f"{statistics.stdev(values):.{digits}f}")
+
+
+def summarize(runs, transfer):
+  """Per group: per-seed clean, attacks and transfer accuracies."""
+  groups = {}
+  for run, recs in runs.items():
+    g = groups.setdefault(group_of(run), dict(run=run, seeds=[]))
+    for rec in recs:
+      row = dict(seed=rec["seed"], workdir=workdir_name(run, rec["seed"]),
+                 clean=rec["clean"]["accuracy"],
+                 run_status=rec["run"].get("status"),
+                 commit=rec["run"].get("commit"))
+      for attack in ("alpha", "beta", "gamma"):
+        for ratio in (0.1, 0.2):
+          row[f"{attack}@{ratio:g}"] = sweep_at(rec, attack, ratio)
+      for attack in ("fgsm", "pgd"):
+        for eps in (2, 8, 16):
+          row[f"{attack}@{eps}"] = robust_at(rec, attack, eps)
+      row["pgd_margin@8"] = robust_at(rec, "pgd", 8, "margin")
+      checks = (rec["robustness"] or {}).get("checks", [])
+      row["sanity_failed"] = [c["check"] for c in checks if not c["passed"]]
+      row["transfer"] = {}
+      for r in transfer.get("records", []):
+        if r["target"] == row["workdir"] and r["source"] != row["workdir"]:
+          row["transfer"].setdefault(r["setting"], {})[r["source"]] = dict(
+              accuracy=r["accuracy"], kept=r["kept"], follow=r["follow"])
+      g["seeds"].append(row)
+  return groups
+
+
+def tests(groups, sources):
+  """The stated tests of the claim (Welch over seeds)."""
+  out = {}
+  std = groups.get("standard")
+  if not std:
+    return out
+  clean_std = [s["clean"] for s in std["seeds"]]
+  other = [s for s in sources if s.startswith(OTHER_ARCH)]
+  for g, _ in GROUPS[1:]:
+    if g not in groups:
+      continue
+    rm = groups[g]["seeds"]
+    t = {}
+    if len(rm) >= 2 and len(std["seeds"]) >= 2:
+      clean = stats.welch([s["clean"] for s in rm], clean_std)
+      t["clean"] = dict(clean, verdict=stats.verdict(clean, -1))
+      for src in other:
+        get = lambda seeds: [s["transfer"].get(MAIN, {}).get(src, {}).get(
+            "accuracy") for s in seeds]
+        a, b = get(rm), get(std["seeds"])
+        if None not in a + b:
+          tr = stats.welch(a, b)
+          t[f"transfer_from_{src}"] = dict(tr, verdict=stats.verdict(tr, +1))
+    out[g] = t
+  return out
+
+
+def plot(path, groups, sources):
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+  fig = Figure(figsize=(11, 4.2))
+  ax1, ax2 = fig.subplots(1, 2, gridspec_kw=dict(width_ratios=[1, 2]))
+  names = [g for g, _ in GROUPS if g in groups]
+  for i, g in enumerate(names):
+    ys = [s["clean"] for s in groups[g]["seeds"]]
+    ax1.scatter([i] * len(ys), ys, color=COLORS[g], zorder=3)
+    ax1.hlines(statistics.fmean(ys), i - 0.25, i + 0.25, color=COLORS[g])
+  ax1.set_xticks(range(len(names)), names)
+  ax1.set_ylabel("clean test accuracy (%), no TTA")
+  ax1.set_title("Clean accuracy (dots: seeds)")
+  ax1.grid(alpha=0.3)
+  width = 0.8 / max(1, len(names))
+  for j, g in enumerate(names):
+    for i, src in enumerate(sources):
+      ys = [s["transfer"].get(MAIN, {}).get(src, {}).get("accuracy")
+            for s in groups[g]["seeds"]]
+      ys = [y for y in ys if y is not None]
+      x = i + (j - (len(names) - 1) / 2) * width
+      if ys:
+        ax2.bar(x, statistics.fmean(ys), width * 0.9, color=COLORS[g],
+                alpha=0.35, label=g if i == 0 else None)
+        ax2.scatter([x] * len(ys), ys, color=COLORS[g], zorder=3, s=14)
+  ax2.set_xticks(range(len(sources)), [s.replace("_seed", "\nseed")
+                                       for s in sources], fontsize=8)
+  ax2.set_xlabel("source model (adversarial examples crafted on it)")
+  ax2.set_ylabel("target accuracy on transferred examples (%)")
+  ax2.set_title("Black-box transfer, PGD-20 ε=16/255 (bars: mean over "
+                "target seeds; the source itself excluded)", fontsize=9)
+  ax2.legend(fontsize=8)
+  ax2.grid(alpha=0.3, axis="y")
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+
+
+def section(results=RESULTS, rel="results/cifar10_cpu/random_mask"):
+  """The markdown section (empty string when there are no results)."""
+  runs = load(results)
+  if not runs:
+    return ""
+  tpath = os.path.join(results, "transfer", "transfer.json")
+  transfer = _read(tpath) if os.path.exists(tpath) else {}
+  sources = [os.path.basename(s.rstrip("/")) for s in transfer.get(
+      "sources", [])]
+  groups = summarize(runs, transfer)
+  verdicts = tests(groups, sources)
+  with open(os.path.join(results, "summary.json"), "w") as f:
+    json.dump(dict(groups=groups, tests=verdicts, sources=sources), f,
+              indent=1)
+  plot(os.path.join(results, "random_mask.png"), groups, sources)
+  names = [g for g, _ in GROUPS if g in groups]
+  label = dict(GROUPS)
+  n_seeds = {g: len(groups[g]["seeds"]) for g in names}
+  lines = [
+      "## Random Mask CNN (arXiv 2007.14249) at CPU scale", "",
+      "Fixed random binary masks on the early feature maps (the whitening "
+      "layer and the first two conv groups of the fast network, after each "
+      "batch norm, no rescaling; `mdr.models.random_mask`), clean training "
+      "otherwise. The paper claims that such a network resists *black-box "
+      "transfer* attacks without adversarial training, at a small clean "
+      "cost.", "",
+      "**Setup.** airbench width 0.25, 8 epochs on 2 CPU cores (the fast "
+      "network at a quarter of its width: about 84 % clean, not the 90 % "
+      "reached at width 0.5, because each run costs a quarter of an hour "
+      "here). Standard models: seeds 0 and 1 (seed 0 is the run of "
+      "`fast_cpu`, re-evaluated with the same evaluation); random-mask "
+      "models: drop 0.5 and 0.7 on the shallow set, seeds 0 and 1. Every "
+      "number here is without test-time augmentation. Mean ± std over seeds "
+      f"(n per row in the table); α is deterministic, β and γ are means over "
+      f"2 draws.", "",
+      f"Commands: `bash experiments/random_mask.sh` (training and "
+      f"per-model evaluation), `python experiments/random_mask_eval.py` "
+      f"(the baseline's evaluation and the transfer matrix), `python "
+      f"experiments/report.py` (this section). Files: `{rel}/`.", "",
+      "### Clean accuracy, white-box attacks and mask attacks", "",
+      "| model | seeds | clean | FGSM 8/255 | PGD-20 2/255 | PGD-20 8/255 "
+      "| PGD-20 16/255 | α 20 % | β 20 % | γ 20 % |",
+      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+  for g in names:
+    s = groups[g]["seeds"]
+    col = lambda k: _fmt([x[k] for x in s])
+    lines.append(f"| {label[g]} | {n_seeds[g]} | {col('clean')} | "
+                 f"{col('fgsm@8')} | {col('pgd@2')} | {col('pgd@8')} | "
+                 f"{col('pgd@16')} | {col('alpha@0.2')} | {col('beta@0.2')} "
+                 f"| {col('gamma@0.2')} |")
+  failed = sorted({(g, c) for g in names for s in groups[g]["seeds"]
+                   for c in s["sanity_failed"]})
+  lines += ["", "White-box attacks on the first 500 test images of a fixed "
+            "permutation (PGD-20: step 2.5ε/20, random start); mask attacks "
+            "on all 10,000. " + (
+                "Sanity checks of the attacks (accuracy never rises with ε "
+                "or with more steps, ε = 0.5 reaches 0 %, PGD never weaker "
+                "than FGSM) passed on every model." if not failed else
+                "Sanity checks that failed: " + ", ".join(
+                    f"{g}: {c}" for g, c in failed) + "."), ""]
+  if transfer:
+    lines += [
+        f"### Black-box transfer (main setting: PGD-20, ε = 16/255, step "
+        f"1/255, no random start, rounded to uint8)", "",
+        f"On {transfer['images']:,} test images (a fixed permutation's "
+        f"first). For each source and target: the target's accuracy on the "
+        f"adversarial images that fooled the source *and* that the target "
+        f"classifies correctly when clean (the reference's metric). Rows: "
+        f"target groups (mean ± std over the target seeds; a source is never "
+        f"its own target here); columns: sources.", "",
+        "| target \\ source | " + " | ".join(sources) + " |",
+        "|---|" + "---:|" * len(sources)]
+    for g in names:
+      cells = []
+      for src in sources:
+        vals = [s["transfer"].get(MAIN, {}).get(src, {}).get("accuracy")
+                for s in groups[g]["seeds"]]
+        cells.append(_fmt([v for v in vals if v is not None], 1))
+      lines.append(f"| {label[g]} | " + " | ".join(cells) + " |")
+    lines += ["", "![clean accuracy and transfer](" + rel +
+              "/random_mask.png)", "",
+              f"The full matrices of all four settings (PGD-20 ε 16, FGSM ε "
+              f"16 and 8, PGD-7 ε 8), with the kept counts and the share "
+              f"of targets that predict the source's adversarial label: "
+              f"`{rel}/transfer/transfer.md`.", ""]
+  lines += ["### Verdict", ""]
+  std_n = n_seeds.get("standard", 0)
+  for g in names[1:]:
+    t = verdicts.get(g, {})
+    parts = []
+    if "clean" in t:
+      parts.append(f"clean cost: {stats.describe(t['clean'])} → the claim "
+                   f"of a clean cost is {t['clean']['verdict']}")
+    for k, v in t.items():
+      if k.startswith("transfer_from_"):
+        parts.append(f"transfer accuracy from {k[len('transfer_from_'):]} "
+                     f"(the other architecture, a black box for every "
+                     f"target): {stats.describe(v)} → "
+                     f"{v['verdict']}")
+    if parts:
+      lines.append(f"- **{label[g]}** vs standard ({n_seeds[g]} vs {std_n} "
+                   f"seeds, Welch's t-test, two-sided, α = "
+                   f"{stats.ALPHA}): " + "; ".join(parts) + ".")
+  lines.append("")
+  bench = os.path.join(results, "bench_train.md")
+  if os.path.exists(bench):
+    rows = [l for l in open(bench).read().splitlines() if l.startswith("| ")
+            and "random mask" in l]
+    lines += ["### Cost", "", "Train step of the random-mask network vs the "
+              "same network without masks (`python experiments/"
+              "bench_train.py --variants='clean,random mask 0.5'`, median of "
+              "interleaved rounds on this 2-core CPU while training ran "
+              f"beside it; `{rel}/bench_train.md`): " + "; ".join(
+                  f"{r.split('|')[1].strip()} {r.split('|')[6].strip()}"
+                  for r in rows) + ".", ""]
+  return "\n".join(lines)
+
+
+if __name__ == "__main__":
+  print(section())
