@@ -9,11 +9,8 @@ CPU scale (2 cores: ResNet-8 "resnet_small", 8 epochs):
   python -m mdr.main --config configs/mixed.py:cpu \
       --config.data.path=../shared/data/cifar10-jpeg.zip
 
-Measured (2026-11-22, CPU scale, CIFAR-10 JPEG copy, seed 0, the command
-above on this 2-core machine, shared with other jobs during the run): 38.6
-min wall (34 min training, 4.6 min eval); test accuracy clean 71.94 %, at 20 %
-hidden alpha 64.50, beta 66.01, gamma 64.13 (means over 2 draws; eval/mask_sweep.md).
-Full scale: not yet measured (no accelerator was available).
+Measured results of this config (accuracy, attacks, wall time, seeds) are in
+experiments/README.md, generated from the committed result files.
 """
 
 from mdr import config as config_lib

@@ -5,6 +5,8 @@
   python experiments/bench_train.py --models=resnet18 --batch=256 --dtype=bfloat16
   python experiments/bench_train.py --models=airbench@0.25,resnet_small \
       --variants="clean,random mask 0.5"        # Random Mask CNN's cost
+  python experiments/bench_train.py --models=resnet_small \
+      --variants="clean,fgsm_rs,pgd_at k=10,m2at PGD-10 square mixup"
 
 ``--models`` lists networks as ``name`` or ``name@width`` (airbench's width
 multiplier); each network trains with its own recipe (ResNets: the
@@ -52,6 +54,10 @@ VARIANTS = {
                                    mask_types=["alpha", "beta", "gamma"]),
     # Random Mask CNN: clean training with fixed masks on the shallow stages.
     "random mask 0.5": dict(mode="clean", random_mask=0.5),
+    # Adversarial training objectives (mdr.objectives), ε = 8/255.
+    "fgsm_rs": dict(mode="fgsm_rs"),
+    "pgd_at k=10": dict(mode="pgd_at", adv_steps=10),
+    "m2at PGD-10 square mixup": dict(mode="m2at", adv_steps=10),
 }
 _VARIANTS = flags.DEFINE_list("variants", list(VARIANTS),
                               f"Variants to time (the first is the "
@@ -82,6 +88,8 @@ def build(model, variant, n_train=4096):
   for k, v in VARIANTS[variant].items():
     if k == "random_mask":
       config.model.random_mask.drop = v
+    elif k == "adv_steps":
+      config.train.adv.steps = v
     else:
       config.train[k] = v
   mesh = train.make_mesh()
