@@ -227,7 +227,8 @@ def evaluate(config, workdir, model, variables, dataset, mesh,
     idx = data_lib.subsample(n, ec.patch_images)
     logits_fn = tta_wrap(functools.partial(_inference, model, variables))
     transfer = {name: tta_wrap(functools.partial(_inference, m, v))
-                for name, (m, v) in (others or {}).items()}
+                for name, (m, v) in (others or {}).items()
+                if name in ec.patch_transfer_workdirs}
     result, examples = patch_eval.evaluate(
         config, logits_fn, dataset.test.images[idx], dataset.test.labels[idx],
         dataset.train.images, dataset.num_classes,

@@ -37,7 +37,8 @@ CONFIG_CASES = [
      "allowed: one of ['airbench', 'resnet18', 'resnet_small', 'resnet_tiny']"),
     ({"model.dtype": "float16"}, "config.model.dtype = 'float16'"),
     ({"train.mode": "adversarial"}, "config.train.mode = 'adversarial' is not "
-     "allowed: one of ('clean', 'masked', 'mixed')"),
+     "allowed: a registered training objective: ('clean', 'masked', 'mixed', "
+     "'pgd_at', 'fgsm_rs', 'm2at')"),
     ({"train.fill": "blur"}, "config.train.fill = 'blur'"),
     ({"train.batch_size": 0}, "config.train.batch_size = 0 is not allowed: a "
      "positive integer"),

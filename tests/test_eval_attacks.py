@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import REPO, tiny_config
+from conftest import REPO, apply_overrides, tiny_config
 from mdr import attacks
 from mdr import config as config_lib
 from mdr import data as data_lib
@@ -57,19 +57,18 @@ def _cfg(**kw):
   c.eval.patch_images = 0
   c.eval.robust_images = 0
   c.eval.costly_images = 16
-  for k, v in kw.items():
-    sec, field = k.split(".")
-    c[sec][field] = v
-  return c
+  return apply_overrides(c, kw)
 
 
 def test_every_suite_runs_the_model_in_inference_mode_only(shapes, tmp_path):
   c = _cfg(**{"eval.attacks": ("alpha", "beta", "gamma", "alpha_pixels",
                                "alpha_exhaustive", "fgsm", "pgd", "lavan"),
-              "eval.suites": config_lib.EVAL_SUITES})
+              "eval.suites": config_lib.EVAL_SUITES,
+              "eval.transfer.sources": ("src",),
+              "eval.transfer.settings": ("fgsm8", "pgd8")})
   config_lib.validate(c)
   out = evaluate.evaluate(c, str(tmp_path), StubModel(), {}, shapes,
-                          train.make_mesh())
+                          train.make_mesh(), others={"src": (StubModel(), {})})
   for name in ("clean.json", "mask_sweep.json", "sparse_pixels.json",
                "robustness.json", "robustness.md", "robustness.png",
                "patch.json", "patch.md", "patch_examples.png"):
@@ -90,6 +89,8 @@ def test_every_suite_runs_the_model_in_inference_mode_only(shapes, tmp_path):
   ex = [r for r in sweep if r["attack"] == "alpha_exhaustive"]
   assert ex and all(r["n"] == 16 for r in ex)
   assert "fixed subset of 16" in open(os.path.join(out, "mask_sweep.md")).read()
+  transfer = _read(os.path.join(out, "transfer.json"))
+  assert len(transfer["records"]) == 4       # 2 settings x src -> {self, src}
   patch = _read(os.path.join(out, "patch.json"))
   assert {r["variant"] for r in patch["records"]} == {"per_image",
                                                       "universal"}
