@@ -1,0 +1,53 @@
+"""experiments/random_mask_report.py on hand-made result files."""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "experiments"))
+import random_mask_report  # pylint: disable=g-import-not-at-top
+
+
+def _write(path, obj):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, "w") as f:
+    json.dump(obj, f)
+
+
+def test_section_reports_groups_transfer_and_a_welch_verdict(tmp_path):
+  clean = {("airbench_w0.25_e8", 0): 83.0, ("airbench_w0.25_e8", 1): 82.0,
+           ("airbench_w0.25_e8_rm0.5", 0): 71.0,
+           ("airbench_w0.25_e8_rm0.5", 1): 72.0}
+  transfer = {"airbench_w0.25_e8_seed0": 20.0, "airbench_w0.25_e8_seed1": 22.0,
+              "airbench_w0.25_e8_rm0.5_seed0": 60.0,
+              "airbench_w0.25_e8_rm0.5_seed1": 64.0}
+  for (run, seed), acc in clean.items():
+    d = tmp_path / run / f"seed{seed}"
+    _write(d / "run.json", {"status": "done", "commit": "abc"})
+    _write(d / "clean.json", {"accuracy": acc})
+    _write(d / "mask_sweep.json", [
+        {"attack": "alpha", "ratio": 0.2, "accuracy": acc / 2}])
+    _write(d / "robustness.json", {"records": [
+        {"attack": "pgd", "kind": "sweep", "loss": "ce", "eps": 8 / 255,
+         "accuracy": 0.0}], "checks": []})
+  _write(tmp_path / "airbench_w0.25_e8_rm0.7" / "seed0" / "run.json",
+         {"status": "running"})                       # not reported
+  src = "resnet_small_seed0"
+  _write(tmp_path / "transfer" / "transfer.json", {
+      "images": 100, "sources": [f"/x/{src}"], "records": [
+          dict(setting="pgd16", source=src, target=t, accuracy=a, kept=50,
+               follow=10.0, n=100, source_fooled=90)
+          for t, a in transfer.items()]})
+  text = random_mask_report.section(str(tmp_path), "rel")
+  assert "| standard (no masks) | 2 | 82.50 ± 0.71 |" in text
+  assert "| random mask, drop 0.5 | 2 | 71.50 ± 0.71 |" in text
+  assert "drop 0.7" not in text
+  assert "| random mask, drop 0.5 | 62.0 ± 2.8 |" in text
+  verdict = [l for l in text.splitlines() if l.startswith("- **random")][0]
+  assert "Welch" in verdict and "n = 2 vs 2" in verdict
+  assert "Δ = -11.00 points" in verdict and "Δ = +41.00 points" in verdict
+  summary = json.load(open(tmp_path / "summary.json"))
+  assert summary["tests"]["rm0.5"][f"transfer_from_{src}"]["verdict"] == \
+      "supported"
+  assert os.path.getsize(tmp_path / "random_mask.png") > 0
