@@ -236,6 +236,8 @@ def section(results=RESULTS, rel="results/cifar10_cpu/random_mask"):
                  f"{col('fgsm@8')} | {col('pgd@2')} | {col('pgd@8')} | "
                  f"{col('pgd@16')} | {col('alpha@0.2')} | {col('beta@0.2')} "
                  f"| {col('gamma@0.2')} |")
+  pgd16 = [s["pgd@16"] for g in names for s in groups[g]["seeds"]
+           if s["pgd@16"] is not None]
   failed = sorted({(f"{g} seed {s['seed']}", c) for g in names
                    for s in groups[g]["seeds"] for c in s["sanity_failed"]})
   lines += ["", "White-box attacks on the first 500 test images of a fixed "
@@ -245,7 +247,15 @@ def section(results=RESULTS, rel="results/cifar10_cpu/random_mask"):
                 "or with more steps, ε = 0.5 reaches 0 %, PGD never weaker "
                 "than FGSM) passed on every model." if not failed else
                 "Sanity checks that failed: " + ", ".join(
-                    f"{g}: {c}" for g, c in failed) + "."), ""]
+                    f"{g}: {c}" for g, c in failed) + "." + (
+                        " Only FGSM failed, on monotonicity in ε (one signed "
+                        "step of a larger ε can land on a less harmful "
+                        "point); every check of PGD passed." if all(
+                            "(fgsm:" in c for _, c in failed) else "")) + (
+                " PGD-20 at 16/255 leaves at most "
+                f"{max(pgd16):.2f} % on any model: the white-box attack is "
+                "not blocked (no sign of gradient masking)." if pgd16 else ""),
+            ""]
   if transfer:
     lines += [
         f"### Black-box transfer (main setting: PGD-20, ε = 16/255, step "
