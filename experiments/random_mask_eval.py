@@ -121,9 +121,15 @@ def main(argv):
     run_step("baseline", cmd, out, copy)
   if "transfer" in steps:
     out = os.path.join(results, "transfer")
+    trained = lambda r: os.path.isdir(os.path.join(workdir(dest, r),
+                                                   "checkpoints"))
+    missing = [r for r in RUNS if not trained(r)]
+    if missing:
+      print(f"transfer: left out (not trained): {missing}", flush=True)
     cmd = [sys.executable, "-m", "mdr.transfer",
            "--sources=" + ",".join(workdir(dest, r) for r in SOURCES),
-           "--targets=" + ",".join(workdir(dest, r) for r in RUNS),
+           "--targets=" + ",".join(workdir(dest, r) for r in RUNS
+                                   if trained(r)),
            f"--data={os.path.abspath(data)}", f"--images={_IMAGES.value}",
            f"--out={out}"]
     run_step("transfer", cmd, out)
