@@ -262,8 +262,11 @@ def section(results=RESULTS, rel="results/cifar10_cpu/random_mask"):
       f"{_fmt([x['clean'] for x in groups.get('standard', {}).get('seeds', [])])} "
       "% clean without TTA). Standard models: seeds 0 and 1 (seed 0 is the "
       "run of `fast_cpu`, trained by the same recipe and re-evaluated here "
-      "with the same evaluation); random-mask models: drop 0.5 and 0.7 on "
-      "the shallow set, seeds 0 and 1; the third source is the ResNet-8 of "
+      "with the same evaluation); random-mask models on the shallow set: "
+      + "; ".join(f"{label[g]}: seed(s) "
+                  + ", ".join(str(x["seed"]) for x in groups[g]["seeds"])
+                  for g in names[1:] if g in groups)
+      + "; the third source is the ResNet-8 of "
       "`fast_cpu` (`resnet_small`, seed 0). Every number here is without "
       "test-time augmentation. Mean ± std over seeds (n per row); α is "
       "deterministic, β and γ are means over 2 draws. No GPU was available, "
