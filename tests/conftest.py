@@ -46,3 +46,24 @@ def apply_overrides(c, overrides):
 @pytest.fixture
 def tiny():
   return tiny_config
+
+
+def linear_probe_class():
+  """A flax logistic regression on the pixels with the attributes mdr's
+  models take (``num_classes``, ``mean``, ``std``, ``dtype``) and no batch
+  norm: no collection besides ``params``. Register it under a test name."""
+  import flax.linen as nn  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+
+  class LinearProbe(nn.Module):
+    num_classes: int
+    mean: tuple = (0.5,) * 3
+    std: tuple = (0.25,) * 3
+    dtype: object = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+      return nn.Dense(self.num_classes)((x - 0.5).reshape(len(x), -1))
+
+  return LinearProbe
+

@@ -9,6 +9,7 @@ import pytest
 
 from mdr import config as config_lib
 from mdr import objectives
+from tests.conftest import linear_probe_class
 from tests.conftest import tiny_config
 
 EPS = 8 / 255
@@ -184,16 +185,7 @@ def test_seed_modes_are_the_mask_batch_of_before():
 # A real learning check: adversarial training learns the robust feature.
 # ---------------------------------------------------------------------------
 
-class LinearProbe(nn.Module):
-  """Logistic regression on the pixels (registered for the test only)."""
-  num_classes: int
-  mean: tuple = (0.5,) * 3
-  std: tuple = (0.25,) * 3
-  dtype: object = jnp.float32
-
-  @nn.compact
-  def __call__(self, x, train: bool = False):
-    return nn.Dense(self.num_classes)((x - 0.5).reshape(len(x), -1))
+LinearProbe = linear_probe_class()
 
 
 def robust_vs_brittle_data(n, seed):

@@ -11,6 +11,7 @@ import pytest
 from mdr import config as config_lib
 from mdr import models
 from mdr.models import random_mask as rm
+from tests.conftest import linear_probe_class
 from tests.conftest import tiny_config
 
 SHAPE = (1, 32, 32, 3)
@@ -185,23 +186,10 @@ def test_masks_survive_training_and_checkpoints_bit_for_bit(tmp_path):
   assert "random_masks" not in variables["params"]
 
 
-class NoNormNet(nn.Module):
-  """A model with no batch norm (and so no collection besides params)."""
-  num_classes: int
-  mean: tuple = (0.5,) * 3
-  std: tuple = (0.25,) * 3
-  dtype: object = jnp.float32
-
-  @nn.compact
-  def __call__(self, x, train: bool = False):
-    x = nn.relu(nn.Conv(8, (3, 3), strides=2)(x - 0.5))
-    return nn.Dense(self.num_classes)(x.mean((1, 2)))
-
-
 def test_a_model_without_batch_norm_trains(tmp_path):
   from mdr import data as data_lib  # pylint: disable=g-import-not-at-top
   from mdr import train  # pylint: disable=g-import-not-at-top
-  models.REGISTRY["no_norm"] = models.ModelSpec(NoNormNet)
+  models.REGISTRY["no_norm"] = models.ModelSpec(linear_probe_class())
   try:
     c = tiny_config(**{"model.name": "no_norm", "train.steps": 4,
                        "train.mode": "mixed", "eval.suites": ("clean",)})
