@@ -52,7 +52,21 @@ _EXTRA = flags.DEFINE_string(
     "syntax), e.g. evaluation suites: "
     "--extra=\"--config.eval.suites='(\\\"clean\\\",)'\"")
 
-_AIRBENCH = re.compile(r"^airbench_w([0-9.]+)_e([0-9.]+)(?:_rm([0-9.]+))?$")
+_AIRBENCH = re.compile(
+    r"^airbench_w([0-9.]+)_e([0-9.]+)(?:_rm([0-9.]+)|_([a-z0-9_]+))?$")
+
+# Training objectives other than clean (mdr.objectives) as run-name suffixes:
+# the config and the flags of each setting.
+OBJECTIVES = {
+    "fgsm_rs": ["--config=configs/fgsm_rs.py:cpu"],
+    "pgd_at": ["--config=configs/pgd_at.py:cpu"],
+    "m2at_square_mixup": ["--config=configs/m2at.py:cpu",
+                          "--config.train.m2at.mask=square",
+                          "--config.train.m2at.mix=mixup"],
+    "m2at_pixels_cutmix": ["--config=configs/m2at.py:cpu",
+                           "--config.train.m2at.mask=pixels",
+                           "--config.train.m2at.mix=cutmix"],
+}
 
 
 def command(run, seed, data_zip, workdir, extra_flags=()):
@@ -61,15 +75,22 @@ def command(run, seed, data_zip, workdir, extra_flags=()):
   ``airbench_w<width>_e<epochs>``: configs/fast.py:cpu at that width and
   length; with ``_rm<drop>``: configs/random_mask.py:cpu (the same network
   and recipe with fixed random masks of that drop ratio on the shallow
-  stages); ``resnet_small``: configs/clean.py:cpu_resnet8.
+  stages); with ``_<objective>`` (a key of ``OBJECTIVES``): that training
+  objective's ``:cpu`` config (the same network and recipe);
+  ``resnet_small``: configs/clean.py:cpu_resnet8.
   """
   m = _AIRBENCH.match(run)
+  if m and m.group(4) is not None and m.group(4) not in OBJECTIVES:
+    raise app.UsageError(f"--runs: {run!r}: objective {m.group(4)!r} is not "
+                         f"known: use one of {sorted(OBJECTIVES)}")
   if m:
     width, epochs = float(m.group(1)), float(m.group(2))
-    cfg = "configs/fast.py:cpu"
+    cfg = ["--config=configs/fast.py:cpu"]
     if m.group(3) is not None:
-      cfg = "configs/random_mask.py:cpu"
-    extra = [f"--config={cfg}", f"--config.model.width={width}",
+      cfg = ["--config=configs/random_mask.py:cpu"]
+    elif m.group(4) is not None:
+      cfg = OBJECTIVES[m.group(4)]
+    extra = [*cfg, f"--config.model.width={width}",
              f"--config.train.epochs={epochs}",
              f"--config.optim.warmup_epochs={0.23 * epochs:.4f}"]
     if m.group(3) is not None:
@@ -79,7 +100,7 @@ def command(run, seed, data_zip, workdir, extra_flags=()):
              "--config.eval.suites=('clean',)"]
   else:
     raise app.UsageError(f"--runs: {run!r} is not known: use "
-                         f"airbench_w<width>_e<epochs>[_rm<drop>] or "
+                         f"airbench_w<width>_e<epochs>[_rm<drop>|_<objective>] or "
                          f"resnet_small")
   return [sys.executable, "-m", "mdr.main", *extra,
           f"--config.data.path={data_zip}", f"--config.seed={seed}",

@@ -1,0 +1,32 @@
+#!/bin/bash
+# Adversarial training at CPU scale (experiments/README.md, "Adversarial
+# training"): run from a checkout of one commit, e.g.
+#   git worktree add ../adv_wt <commit> && bash ../adv_wt/experiments/adversarial.sh /work/main
+# Trains airbench width 0.25 for 3 epochs (144 steps of 1,024: the same
+# training budget for every objective) with clean training, FGSM-RS (Wong et
+# al.: ε 8/255, step 10/255 from a uniform start), PGD-AT and two M2AT
+# settings (square mask + mixup; Bernoulli-pixel mask + cutmix). PGD-AT and
+# M2AT's perturbation use PGD-2 with step 10/255 from a uniform start (2
+# steps instead of the full scale's 10: the CPU budget). Two seeds each.
+# Evaluation without TTA: clean; α/β/γ at 20 % hidden (2 draws); FGSM and
+# PGD-20 at ε 2 and 8/255, PGD-20 with the margin loss, PGD-40 and ε = 0.5
+# (the sanity checks) on 500 test images.
+set -euo pipefail
+DEST=${1:-$(cd "$(dirname "$0")/.." && pwd)}   # where results and workdirs go
+HERE=$(cd "$(dirname "$0")/.." && pwd)          # the checkout that runs
+FLAGS=(--config.train.adv.steps=2 --config.train.adv.step=10.0
+       --config.checkpoint_every_steps=48
+       --config.eval.suites='("clean","mask_sweep","robustness")'
+       --config.eval.attacks='("alpha","beta","gamma","fgsm","pgd")'
+       --config.eval.ratios='(0.0,0.2)' --config.eval.pgd_eps='(2,8)'
+       --config.eval.robust_images=500 --config.eval.draws=2 --config.eval.tta=0)
+RUNS=""
+for seed in 0 1; do
+  for obj in "" _fgsm_rs _pgd_at _m2at_square_mixup _m2at_pixels_cutmix; do
+    RUNS+="airbench_w0.25_e3${obj}:${seed},"
+  done
+done
+cd "$HERE"
+python experiments/fast_cpu.py --runs="${RUNS%,}" \
+  --out="$DEST/experiments/results/cifar10_cpu/adversarial" \
+  --workdirs="$DEST/workdirs/adversarial" --extra="$(printf "%q " "${FLAGS[@]}")" "${@:2}"
