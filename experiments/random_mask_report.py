@@ -19,6 +19,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import stats  # pylint: disable=g-import-not-at-top
+from seed_runs import _fmt, _read, load, robust_at, sweep_at, workdir_name  # pylint: disable=g-import-not-at-top,unused-import
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "experiments", "results", "cifar10_cpu",
@@ -34,59 +35,6 @@ COLORS = {"standard": "black", "rm0.5": "tab:orange", "rm0.7": "tab:red"}
 def group_of(run):
   m = re.search(r"_rm([0-9.]+)$", run)
   return f"rm{m.group(1)}" if m else "standard"
-
-
-def _read(path):
-  with open(path) as f:
-    return json.load(f)
-
-
-def load(results=RESULTS):
-  """{run: [seed record]} of the trained models evaluated here."""
-  runs = {}
-  for path in sorted(glob.glob(os.path.join(results, "*", "seed*",
-                                            "run.json"))):
-    d = os.path.dirname(path)
-    run = os.path.basename(os.path.dirname(d))
-    run_json = _read(path)
-    if run_json.get("status") != "done":   # running or failed: not reported
-      continue
-    rec = dict(seed=int(os.path.basename(d)[4:]), run=run_json,
-               clean=_read(os.path.join(d, "clean.json")))
-    for name in ("mask_sweep", "robustness"):
-      p = os.path.join(d, f"{name}.json")
-      rec[name] = _read(p) if os.path.exists(p) else None
-    runs.setdefault(run, []).append(rec)
-  return runs
-
-
-def workdir_name(run, seed):
-  return f"{run}_seed{seed}"
-
-
-def sweep_at(rec, attack, ratio):
-  for r in rec["mask_sweep"] or []:
-    if r["attack"] == attack and abs(r["ratio"] - ratio) < 1e-9:
-      return r["accuracy"]
-  return None
-
-
-def robust_at(rec, attack, eps255, loss="ce"):
-  for r in (rec["robustness"] or {}).get("records", []):
-    if (r["attack"] == attack and r["kind"] == "sweep" and r["loss"] == loss
-        and abs(r["eps"] * 255 - eps255) < 1e-6):
-      return r["accuracy"]
-  return None
-
-
-def _fmt(values, digits=2):
-  values = [v for v in values if v is not None]
-  if not values:
-    return "—"
-  if len(values) == 1:
-    return f"{values[0]:.{digits}f}"
-  return (f"{statistics.fmean(values):.{digits}f} ± "
-          f"{statistics.stdev(values):.{digits}f}")
 
 
 def summarize(runs, transfer):

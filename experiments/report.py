@@ -862,10 +862,16 @@ def main(argv):
       json.dump(record, f, indent=1)
     print(rerun_markdown(record))
     return
+  import adversarial_report  # pylint: disable=g-import-not-at-top
   import random_mask_report  # pylint: disable=g-import-not-at-top
-  rm_dir = os.path.join(args.results, "cifar10_cpu", "random_mask")
-  extra = random_mask_report.section(rm_dir, os.path.relpath(
-      rm_dir, os.path.dirname(os.path.abspath(args.out))))
+  sections = []
+  for name, module in (("random_mask", random_mask_report),
+                       ("adversarial", adversarial_report)):
+    d = os.path.join(args.results, "cifar10_cpu", name)
+    if os.path.isdir(d):
+      sections.append(module.section(d, os.path.relpath(
+          d, os.path.dirname(os.path.abspath(args.out)))))
+  extra = "\n".join(s for s in sections if s)
   build(args.results, args.out, PREAMBLE,
         postscript="\n" + extra if extra else "")
   print(f"wrote {args.out}")

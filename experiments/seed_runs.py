@@ -1,0 +1,67 @@
+"""Reading the per-seed result directories of the CPU-scale experiments.
+
+``<results>/<run>/seed<k>/`` holds ``run.json`` (written when a run starts,
+completed when it ends: ``status`` "done") and the evaluation files of that
+model (``clean.json``, ``mask_sweep.json``, ``robustness.json`` and, when
+run, ``pgd_strong.json``). Runs that are not done are never reported.
+"""
+
+import glob
+import json
+import os
+import statistics
+
+EVAL_FILES = ("mask_sweep", "robustness", "pgd_strong")
+
+
+def _read(path):
+  with open(path) as f:
+    return json.load(f)
+
+
+def load(results):
+  """{run: [seed record]} of the trained models evaluated here."""
+  runs = {}
+  for path in sorted(glob.glob(os.path.join(results, "*", "seed*",
+                                            "run.json"))):
+    d = os.path.dirname(path)
+    run = os.path.basename(os.path.dirname(d))
+    run_json = _read(path)
+    if run_json.get("status") != "done":   # running or failed: not reported
+      continue
+    rec = dict(seed=int(os.path.basename(d)[4:]), run=run_json,
+               clean=_read(os.path.join(d, "clean.json")))
+    for name in EVAL_FILES:
+      p = os.path.join(d, f"{name}.json")
+      rec[name] = _read(p) if os.path.exists(p) else None
+    runs.setdefault(run, []).append(rec)
+  return runs
+
+
+def workdir_name(run, seed):
+  return f"{run}_seed{seed}"
+
+
+def sweep_at(rec, attack, ratio):
+  for r in rec["mask_sweep"] or []:
+    if r["attack"] == attack and abs(r["ratio"] - ratio) < 1e-9:
+      return r["accuracy"]
+  return None
+
+
+def robust_at(rec, attack, eps255, loss="ce"):
+  for r in (rec["robustness"] or {}).get("records", []):
+    if (r["attack"] == attack and r["kind"] == "sweep" and r["loss"] == loss
+        and abs(r["eps"] * 255 - eps255) < 1e-6):
+      return r["accuracy"]
+  return None
+
+
+def _fmt(values, digits=2):
+  values = [v for v in values if v is not None]
+  if not values:
+    return "—"
+  if len(values) == 1:
+    return f"{values[0]:.{digits}f}"
+  return (f"{statistics.fmean(values):.{digits}f} ± "
+          f"{statistics.stdev(values):.{digits}f}")

@@ -1,0 +1,71 @@
+"""experiments/adversarial_report.py on hand-made result files."""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "experiments"))
+import adversarial_report  # pylint: disable=g-import-not-at-top
+
+
+def _write(path, obj):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, "w") as f:
+    json.dump(obj, f)
+
+
+def _run(root, run, seed, clean, pgd8, status="done", strong=None):
+  d = root / run / f"seed{seed}"
+  _write(d / "run.json", {"status": status, "commit": "abc", "wall_s": 600})
+  if status != "done":
+    return
+  _write(d / "clean.json", {"accuracy": clean})
+  _write(d / "mask_sweep.json", [
+      {"attack": a, "ratio": 0.2, "accuracy": clean / 2}
+      for a in ("alpha", "beta", "gamma")])
+  recs = [{"attack": "pgd", "kind": "sweep", "loss": loss, "eps": 8 / 255,
+           "accuracy": pgd8} for loss in ("ce", "margin")]
+  recs.append({"attack": "fgsm", "kind": "sweep", "loss": "ce",
+               "eps": 8 / 255, "accuracy": pgd8 + 5})
+  _write(d / "robustness.json", {"records": recs, "checks": [
+      {"check": "monotone_in_eps", "attack": "pgd", "passed": True,
+       "detail": "ok"}]})
+  if strong is not None:
+    _write(d / "pgd_strong.json", {"accuracy": strong, "n": 1000})
+
+
+def test_claim_verdicts_follow_the_stated_rule(tmp_path):
+  base = "airbench_w0.25_e3"
+  for seed, (c, r) in enumerate([(60.0, 40.2), (60.2, 40.4)]):
+    _run(tmp_path, f"{base}_pgd_at", seed, c, r, strong=r - 3)
+  # Clean clearly higher, PGD equal: supported.
+  for seed, (c, r) in enumerate([(70.0, 40.0), (70.4, 40.5)]):
+    _run(tmp_path, f"{base}_m2at_square_mixup", seed, c, r)
+  # Clean clearly higher but robustness clearly lower: not supported.
+  for seed, (c, r) in enumerate([(70.0, 30.0), (70.3, 30.2)]):
+    _run(tmp_path, f"{base}_m2at_pixels_cutmix", seed, c, r)
+  _run(tmp_path, base, 0, 80.0, 0.0)
+  _run(tmp_path, base, 1, 81.0, 0.0)
+  _run(tmp_path, f"{base}_fgsm_rs", 0, 65.0, 35.0, status="running")
+  text = adversarial_report.section(str(tmp_path), "rel")
+  assert "| clean training | 2 | 80.50 ± 0.71 |" in text
+  assert "| PGD-AT | 2 | 60.10 ± 0.14 | 45.30 ± 0.14 | — | 40.30 ± 0.14 |" \
+      in text
+  assert "FGSM-RS" not in text.split("### Verdict")[0].split("|---")[1]
+  summary = json.load(open(tmp_path / "summary.json"))
+  tests = summary["tests"]
+  assert tests["m2at_square_mixup"]["verdict"] == "supported"
+  assert tests["m2at_square_mixup"]["clean"]["n_a"] == 2
+  assert tests["m2at_pixels_cutmix"]["verdict"] == "not supported"
+  assert tests["m2at_pixels_cutmix"]["robust"]["verdict"] == "contradicted"
+  assert "PGD-AT seed 0: 37.20 % on 1,000 images" in text
+  assert os.path.getsize(tmp_path / "adversarial.png") > 0
+
+
+def test_one_seed_is_not_tested(tmp_path):
+  base = "airbench_w0.25_e3"
+  _run(tmp_path, f"{base}_pgd_at", 0, 60.0, 40.0)
+  _run(tmp_path, f"{base}_m2at_square_mixup", 0, 70.0, 40.0)
+  text = adversarial_report.section(str(tmp_path), "rel")
+  assert "Not tested: fewer than 2 seeds" in text
