@@ -71,6 +71,10 @@ def summarize(runs):
       strong = rec.get("pgd_strong")
       row["pgd_strong"] = strong["accuracy"] if strong else None
       row["pgd_strong_n"] = strong["n"] if strong else None
+      row["patch"] = {f"{r['variant']}/{r['domain']}": dict(
+          hit_target=r["hit_target"], not_source=r["not_source"], n=r["n"])
+                      for r in (rec.get("patch") or {}).get("records", [])
+                      if "/" not in r["variant"] and "→" not in r["variant"]}
       checks = (rec["robustness"] or {}).get("checks", [])
       row["sanity_failed"] = [f"{c['check']} ({c['attack']}: {c['detail']})"
                               for c in checks if not c["passed"]]
@@ -222,6 +226,25 @@ def section(results=RESULTS, rel="results/cifar10_cpu/adversarial"):
                   f"{label[g]} seed {s['seed']}: {s['pgd_strong']:.2f} % on "
                   f"{s['pgd_strong_n']:,} images (PGD-20 on 500: "
                   f"{s[ROBUST]:.2f} %)" for g, s in strong) + ".", ""]
+  patched = [(g, s) for g in names for s in groups[g]["seeds"] if s["patch"]]
+  if patched:
+    kinds = [k for k in ("per_image/image", "per_image/network",
+                         "universal/image", "universal/network")
+             if any(k in s["patch"] for _, s in patched)]
+    cell = lambda p: (f"{p['hit_target']:.1f} / {p['not_source']:.1f} "
+                      f"(n = {p['n']})" if p else "—")
+    lines += ["**LaVAN patches** (a 5×5 patch, 2 % of the image; the mdr.main "
+              "suite `patch`; per image: 200 test images at the bottom-right "
+              "corner, at most 300 steps; universal: one patch for target "
+              "class 0 at random positions). Targeted success / untargeted "
+              "success (%) on the correctly classified images (n):", "",
+              "| training | seed | " + " | ".join(
+                  k.replace("/", ", ") + " domain" for k in kinds) + " |",
+              "|---|---:|" + "---|" * len(kinds)]
+    for g, s in patched:
+      lines.append(f"| {label[g]} | {s['seed']} | " + " | ".join(
+          cell(s["patch"].get(k)) for k in kinds) + " |")
+    lines.append("")
   lines += ["![clean vs robust accuracy](" + rel + "/adversarial.png)", "",
             "### Verdict on M2AT's claim", "",
             f"The claim: better clean accuracy than PGD-AT at equal "

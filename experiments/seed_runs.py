@@ -3,7 +3,10 @@
 ``<results>/<run>/seed<k>/`` holds ``run.json`` (written when a run starts,
 completed when it ends: ``status`` "done") and the evaluation files of that
 model (``clean.json``, ``mask_sweep.json``, ``robustness.json`` and, when
-run, ``pgd_strong.json``). Runs that are not done are never reported.
+run, ``pgd_strong.json`` and ``patch.json``). Later evaluations of the same
+model (``experiments/adversarial_eval.py``) are in ``extra_eval/`` with
+their own ``run.json``; their files count once that says done. Runs that
+are not done are never reported.
 """
 
 import glob
@@ -11,7 +14,8 @@ import json
 import os
 import statistics
 
-EVAL_FILES = ("mask_sweep", "robustness", "pgd_strong")
+EVAL_FILES = ("mask_sweep", "robustness", "pgd_strong", "patch")
+EXTRA_EVAL = "extra_eval"
 
 
 def _read(path):
@@ -31,9 +35,14 @@ def load(results):
       continue
     rec = dict(seed=int(os.path.basename(d)[4:]), run=run_json,
                clean=_read(os.path.join(d, "clean.json")))
+    dirs = [d]
+    extra = os.path.join(d, EXTRA_EVAL, "run.json")
+    if os.path.exists(extra) and _read(extra).get("status") == "done":
+      dirs.append(os.path.dirname(extra))
     for name in EVAL_FILES:
-      p = os.path.join(d, f"{name}.json")
-      rec[name] = _read(p) if os.path.exists(p) else None
+      found = [os.path.join(x, f"{name}.json") for x in dirs
+               if os.path.exists(os.path.join(x, f"{name}.json"))]
+      rec[name] = _read(found[-1]) if found else None
     runs.setdefault(run, []).append(rec)
   return runs
 

@@ -31,8 +31,13 @@ def _run(root, run, seed, clean, pgd8, status="done", strong=None):
   _write(d / "robustness.json", {"records": recs, "checks": [
       {"check": "monotone_in_eps", "attack": "pgd", "passed": True,
        "detail": "ok"}]})
-  if strong is not None:
-    _write(d / "pgd_strong.json", {"accuracy": strong, "n": 1000})
+  if strong is not None:   # a later evaluation, in extra_eval/
+    _write(d / "extra_eval" / "run.json", {"status": "done"})
+    _write(d / "extra_eval" / "pgd_strong.json", {"accuracy": strong,
+                                                   "n": 1000})
+    _write(d / "extra_eval" / "patch.json", {"records": [
+        {"variant": "per_image", "domain": "image", "hit_target": 12.5,
+         "not_source": 40.0, "n": 120}]})
 
 
 def test_claim_verdicts_follow_the_stated_rule(tmp_path):
@@ -60,6 +65,7 @@ def test_claim_verdicts_follow_the_stated_rule(tmp_path):
   assert tests["m2at_pixels_cutmix"]["verdict"] == "not supported"
   assert tests["m2at_pixels_cutmix"]["robust"]["verdict"] == "contradicted"
   assert "PGD-AT seed 0: 37.20 % on 1,000 images" in text
+  assert "| PGD-AT | 0 | 12.5 / 40.0 (n = 120) |" in text
   assert os.path.getsize(tmp_path / "adversarial.png") > 0
 
 

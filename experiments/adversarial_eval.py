@@ -1,0 +1,120 @@
+r"""Adversarial training at CPU scale, part 2: the costlier evaluations.
+
+After ``experiments/adversarial.sh`` (training and the per-model evaluation):
+
+  python experiments/adversarial_eval.py --dest=/work/main \
+      --runs=airbench_w0.25_e3_pgd_at:0,airbench_w0.25_e3_m2at_square_mixup:0
+
+For each trained run: ``python -m mdr.main --mode=eval`` with the run's own
+training command (read from its ``run.json``, so the model and data are
+exactly the trained ones) and the suites of ``--suites`` (default: the
+stronger white-box check ``pgd_strong``, PGD-50 with 5 restarts at 8/255 on
+1,000 test images, and the LaVAN ``patch`` suite). Results go to
+``<results>/<run>/seed<k>/extra_eval/`` with their own ``run.json``, written
+when the step starts and completed when it ends; a step whose ``run.json``
+says done is skipped on a rerun.
+"""
+
+import datetime
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+
+from absl import app
+from absl import flags
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import provenance  # pylint: disable=g-import-not-at-top
+
+REPO = provenance.REPO
+_DEST = flags.DEFINE_string("dest", REPO, "Checkout whose workdirs/ and "
+                            "experiments/results/ are used.")
+_RUNS = flags.DEFINE_string("runs", "", "run:seed,... (trained runs).")
+_SUITES = flags.DEFINE_list("suites", ["pgd_strong", "patch"],
+                            "Evaluation suites to run.")
+_DRY = flags.DEFINE_bool("dry_run", False, "Print the commands only.")
+
+EXTRA_EVAL = "extra_eval"
+
+
+def write(path, record):
+  with open(path + ".tmp", "w") as f:
+    json.dump(record, f, indent=1)
+  os.replace(path + ".tmp", path)
+
+
+def eval_command(train_command, suites):
+  """The trained run's argv with ``--mode=eval`` and these suites (later
+  flags override earlier ones)."""
+  argv = shlex.split(train_command)
+  if argv[:3] != ["python", "-m", "mdr.main"]:
+    raise ValueError(f"not an mdr.main command: {train_command!r}")
+  attacks = "('alpha','beta','gamma','fgsm','pgd','lavan')"
+  return [sys.executable, *argv[1:], "--mode=eval",
+          f"--config.eval.suites=({','.join(repr(s) for s in suites)},)",
+          f"--config.eval.attacks={attacks}"]
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  dest = os.path.abspath(_DEST.value)
+  results = os.path.join(dest, "experiments", "results", "cifar10_cpu",
+                         "adversarial")
+  if not _RUNS.value:
+    raise app.UsageError("--runs: name the trained runs, e.g. "
+                         "--runs=airbench_w0.25_e3_pgd_at:0")
+  for item in _RUNS.value.split(","):
+    run, _, seed = item.strip().partition(":")
+    seed_dir = os.path.join(results, run, f"seed{seed}")
+    train = os.path.join(seed_dir, "run.json")
+    if not os.path.exists(train) or json.load(open(train)).get(
+        "status") != "done":
+      sys.exit(f"error: {run} seed {seed} is not trained ({train} does not "
+               f"say done): run experiments/adversarial.sh first")
+    out = os.path.join(seed_dir, EXTRA_EVAL)
+    path = os.path.join(out, "run.json")
+    if os.path.exists(path) and json.load(open(path)).get("status") == "done":
+      print(f"{run} seed {seed}: done, skipped", flush=True)
+      continue
+    cmd = eval_command(json.load(open(train))["command"], _SUITES.value)
+    short = "python " + shlex.join(cmd[1:])
+    print(f"{run} seed {seed}: {short}", flush=True)
+    if _DRY.value:
+      continue
+    os.makedirs(out, exist_ok=True)
+    commit, dirty = provenance.git_commit()
+    record = {"run": run, "seed": int(seed), "suites": _SUITES.value,
+              "command": short, "commit": commit, "code_dirty": dirty,
+              "status": "running",
+              "started": datetime.datetime.now().isoformat(timespec="seconds"),
+              "load_avg_1min_start": round(os.getloadavg()[0], 2),
+              "machine": provenance.machine()}
+    write(path, record)
+    start = time.time()
+    # The training command's relative paths are relative to a sibling
+    # checkout of dest (``../main/...``): run from this checkout, a sibling.
+    proc = subprocess.run(cmd, cwd=REPO, check=False)
+    record["wall_s"] = round(time.time() - start, 1)
+    if proc.returncode:
+      record["status"] = f"failed (exit {proc.returncode})"
+      write(path, record)
+      sys.exit(f"error: {run} seed {seed} exited {proc.returncode}")
+    workdir = [a.partition("=")[2] for a in cmd if a.startswith("--workdir=")]
+    eval_dir = os.path.join(REPO, workdir[-1], "eval")
+    prefixes = tuple(s + "." for s in _SUITES.value) + ("patch_examples.",)
+    for name in sorted(os.listdir(eval_dir)):
+      if name.startswith(prefixes):
+        shutil.copy(os.path.join(eval_dir, name), out)
+    record.update(status="done",
+                  load_avg_1min_end=round(os.getloadavg()[0], 2),
+                  finished=datetime.datetime.now().isoformat(timespec="seconds"))
+    write(path, record)
+
+
+if __name__ == "__main__":
+  app.run(main)
