@@ -20,7 +20,7 @@ PADS = ("zero", "reflect")
 DECAY_ON = ("kernels", "all")
 TTA_LEVELS = (0, 1, 2)
 EVAL_SUITES = ("clean", "mask_sweep", "sparse_pixels", "robustness", "patch",
-               "transfer")
+               "transfer", "pgd_strong")
 
 
 class ConfigError(ValueError):
@@ -124,6 +124,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.pgd_eps = (0, 1, 2, 4, 8, 16)  # ε values in /255 units
   c.eval.pgd_steps = 20           # PGD steps; step size 2.5·ε/steps
   c.eval.robust_images = 1000     # test images attacked (0 = all)
+  # pgd_strong suite (the stronger white-box check: PGD with restarts, worst case over restarts)
+  c.eval.strong_steps = 50        # PGD steps per restart; step size 2.5·ε/steps
+  c.eval.strong_restarts = 5      # random-start restarts; an image is robust only if none fools the model
+  c.eval.strong_images = 1000     # a fixed subset of this many test images (0 = all)
+  c.eval.strong_eps = 8.0         # ℓ∞ ε in /255 units, in (0, 255] (a float: 0.5 works); CE loss
   # patch suite (patch attacks in eval.attacks: lavan)
   c.eval.patch_ratio = 0.02       # patch area as a share of the image (0.02 -> 5x5 of 32x32)
   c.eval.patch_images = 200       # test images attacked per image (0 = all); correctly classified ones count
@@ -360,12 +365,20 @@ def validate(c: ml_collections.ConfigDict, num_devices: int = 1) -> None:
                                               for d in doms):
     _fail("eval.patch_domains", doms,
           f"a non-empty list of {patch_lib.DOMAINS}")
-  for field in ("pgd_steps", "patch_steps", "patch_universal_steps"):
-    if not isinstance(c.eval[field], int) or c.eval[field] < 1:
+  for field in ("pgd_steps", "patch_steps", "patch_universal_steps",
+                "strong_steps", "strong_restarts"):
+    if (isinstance(c.eval[field], bool) or not isinstance(c.eval[field], int)
+        or c.eval[field] < 1):
       _fail(f"eval.{field}", c.eval[field], "a positive integer")
-  for field in ("costly_images", "robust_images", "patch_images"):
-    if not isinstance(c.eval[field], int) or c.eval[field] < 0:
+  for field in ("costly_images", "robust_images", "patch_images",
+                "strong_images"):
+    if (isinstance(c.eval[field], bool) or not isinstance(c.eval[field], int)
+        or c.eval[field] < 0):
       _fail(f"eval.{field}", c.eval[field], "an integer >= 0 (0 = all)")
+  eps = c.eval.strong_eps
+  if isinstance(eps, bool) or not isinstance(eps, (int, float)) or \
+      not 0 < eps <= 255:
+    _fail("eval.strong_eps", eps, "a number in (0, 255] (ε in /255 units)")
   wds = c.eval.patch_transfer_workdirs
   if isinstance(wds, str) or any(not isinstance(w, str) or not w for w in wds):
     _fail("eval.patch_transfer_workdirs", wds, "a list of workdirs of "

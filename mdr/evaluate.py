@@ -220,6 +220,17 @@ def evaluate(config, workdir, model, variables, dataset, mesh,
     result["tta"] = ec.tta
     if write:
       robustness.write(out, result, title)
+  if "pgd_strong" in suites:
+    from mdr import robustness  # pylint: disable=g-import-not-at-top
+    imgs, labs = subset(dataset, ec.strong_images, replicated) or (images,
+                                                                   labels)
+    result = robustness.strong(config, model, variables, imgs, labs,
+                               jax.random.fold_in(eval_key, 4), min(
+                                   batch, eval_batch(batch, labs.shape[0])),
+                               tta_wrap)
+    result["tta"] = ec.tta
+    if write:
+      robustness.write_strong(out, result, title)
   if "patch" in suites and any(
       attacks.get(a).family == "patch" for a in ec.attacks):
     from mdr import patch_eval  # pylint: disable=g-import-not-at-top
