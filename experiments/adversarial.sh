@@ -2,8 +2,10 @@
 # Adversarial training at CPU scale (experiments/README.md, "Adversarial
 # training"): run from a checkout of one commit, e.g.
 #   git worktree add ../adv_wt <commit> && bash ../adv_wt/experiments/adversarial.sh /work/main [seeds]
-# (seeds: a comma list, default 0,1; two shells with disjoint seeds may run
-# side by side).
+#       [seeds [objectives]]
+# (seeds: a comma list, default 0,1; objectives: a comma list of run-name
+# suffixes, "clean" for clean training, default all five; shells with
+# disjoint runs may run side by side).
 # Trains airbench width 0.25 for 3 epochs (144 steps of 1,024: the same
 # training budget for every objective) with clean training, FGSM-RS (Wong et
 # al.: ε 8/255, step 10/255 from a uniform start), PGD-AT and two M2AT
@@ -23,13 +25,15 @@ FLAGS=(--config.train.adv.steps=2 --config.train.adv.step=10.0
        --config.eval.ratios='(0.0,0.2)' --config.eval.pgd_eps='(2,8)'
        --config.eval.robust_images=500 --config.eval.draws=2 --config.eval.tta=0)
 SEEDS=${2:-0,1}
+OBJECTIVES=${3:-clean,fgsm_rs,pgd_at,m2at_square_mixup,m2at_pixels_cutmix}
 RUNS=""
 for seed in ${SEEDS//,/ }; do
-  for obj in "" _fgsm_rs _pgd_at _m2at_square_mixup _m2at_pixels_cutmix; do
+  for obj in ${OBJECTIVES//,/ }; do
+    [[ $obj == clean ]] && obj="" || obj="_$obj"
     RUNS+="airbench_w0.25_e3${obj}:${seed},"
   done
 done
 cd "$HERE"
 python experiments/fast_cpu.py --runs="${RUNS%,}" \
   --out="$DEST/experiments/results/cifar10_cpu/adversarial" \
-  --workdirs="$DEST/workdirs/adversarial" --extra="$(printf "%q " "${FLAGS[@]}")" "${@:3}"
+  --workdirs="$DEST/workdirs/adversarial" --extra="$(printf "%q " "${FLAGS[@]}")" "${@:4}"
