@@ -36,6 +36,9 @@ _DEST = flags.DEFINE_string("dest", REPO, "Checkout whose workdirs/ and "
 _RUNS = flags.DEFINE_string("runs", "", "run:seed,... (trained runs).")
 _SUITES = flags.DEFINE_list("suites", ["pgd_strong", "patch"],
                             "Evaluation suites to run.")
+_EXTRA = flags.DEFINE_string(
+    "extra", "", "Extra flags appended to every command (shell syntax), "
+    "e.g. --extra='--config.eval.strong_images=500'.")
 _DRY = flags.DEFINE_bool("dry_run", False, "Print the commands only.")
 
 EXTRA_EVAL = "extra_eval"
@@ -47,16 +50,16 @@ def write(path, record):
   os.replace(path + ".tmp", path)
 
 
-def eval_command(train_command, suites):
-  """The trained run's argv with ``--mode=eval`` and these suites (later
-  flags override earlier ones)."""
+def eval_command(train_command, suites, extra=()):
+  """The trained run's argv with ``--mode=eval``, these suites and ``extra``
+  (later flags override earlier ones)."""
   argv = shlex.split(train_command)
   if argv[:3] != ["python", "-m", "mdr.main"]:
     raise ValueError(f"not an mdr.main command: {train_command!r}")
   attacks = "('alpha','beta','gamma','fgsm','pgd','lavan')"
   return [sys.executable, *argv[1:], "--mode=eval",
           f"--config.eval.suites=({','.join(repr(s) for s in suites)},)",
-          f"--config.eval.attacks={attacks}"]
+          f"--config.eval.attacks={attacks}", *extra]
 
 
 def main(argv):
@@ -81,7 +84,8 @@ def main(argv):
     if os.path.exists(path) and json.load(open(path)).get("status") == "done":
       print(f"{run} seed {seed}: done, skipped", flush=True)
       continue
-    cmd = eval_command(json.load(open(train))["command"], _SUITES.value)
+    cmd = eval_command(json.load(open(train))["command"], _SUITES.value,
+                       shlex.split(_EXTRA.value))
     short = "python " + shlex.join(cmd[1:])
     print(f"{run} seed {seed}: {short}", flush=True)
     if _DRY.value:

@@ -71,6 +71,7 @@ def summarize(runs):
       strong = rec.get("pgd_strong")
       row["pgd_strong"] = strong["accuracy"] if strong else None
       row["pgd_strong_n"] = strong["n"] if strong else None
+      row["patch_images"] = (rec.get("patch") or {}).get("n")
       row["patch"] = {f"{r['variant']}/{r['domain']}": dict(
           hit_target=r["hit_target"], not_source=r["not_source"], n=r["n"])
                       for r in (rec.get("patch") or {}).get("records", [])
@@ -234,7 +235,9 @@ def section(results=RESULTS, rel="results/cifar10_cpu/adversarial"):
     cell = lambda p: (f"{p['hit_target']:.1f} / {p['not_source']:.1f} "
                       f"(n = {p['n']})" if p else "—")
     lines += ["**LaVAN patches** (a 5×5 patch, 2 % of the image; the mdr.main "
-              "suite `patch`; per image: 200 test images at the bottom-right "
+              "suite `patch`; per image: the first " + "/".join(sorted({
+                  f"{s['patch_images']:,}" for _, s in patched})) +
+              " test images of a fixed permutation, at the bottom-right "
               "corner, at most 300 steps; universal: one patch for target "
               "class 0 at random positions). Targeted success / untargeted "
               "success (%) on the correctly classified images (n):", "",

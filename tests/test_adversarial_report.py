@@ -35,7 +35,7 @@ def _run(root, run, seed, clean, pgd8, status="done", strong=None):
     _write(d / "extra_eval" / "run.json", {"status": "done"})
     _write(d / "extra_eval" / "pgd_strong.json", {"accuracy": strong,
                                                    "n": 1000})
-    _write(d / "extra_eval" / "patch.json", {"records": [
+    _write(d / "extra_eval" / "patch.json", {"n": 150, "records": [
         {"variant": "per_image", "domain": "image", "hit_target": 12.5,
          "not_source": 40.0, "n": 120}]})
 
@@ -66,6 +66,7 @@ def test_claim_verdicts_follow_the_stated_rule(tmp_path):
   assert tests["m2at_pixels_cutmix"]["robust"]["verdict"] == "contradicted"
   assert "PGD-AT seed 0: 37.20 % on 1,000 images" in text
   assert "| PGD-AT | 0 | 12.5 / 40.0 (n = 120) |" in text
+  assert "per image: the first 150 test images" in text
   assert os.path.getsize(tmp_path / "adversarial.png") > 0
 
 
