@@ -203,11 +203,11 @@ def _mixed_markdown(summary, rule):
   return [
       f"**(c) {claim.statement}: {verdict}.** Clean: "
       f"{_change(compare(summary, model, 'clean'), '')[1:]} against "
-      f"`clean` (the issue asks for within {claims.MIXED_CLEAN_DROP:g} "
+      f"`clean` (the criterion: within {claims.MIXED_CLEAN_DROP:g} "
       f"points: {_yes(result['clean'].passed)}). At 20 % hidden, against "
       "`clean`: " + ", ".join(_change(c, SYMBOL[a])
                              for a, c in zip(ATTACKS, gains))
-      + f" (the issue asks γ to rise by more than "
+      + f" (the criterion: γ rises by more than "
       f"{claims.MIXED_GAMMA_GAIN:g} points: "
       f"{_yes(result['gamma_rise'].passed)}). {rule}\n"]
 

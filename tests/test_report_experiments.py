@@ -150,7 +150,7 @@ def test_build_report(tmp_path):
   assert "at least 50 % for `masked`, `mixed`, `masked_sparse`." in text
   # (c): mixed 72 vs 73 clean (-1), gamma20 66 vs 13 (+53).
   assert "resists all three attacks: supported.** Clean: -1.00 (72.00 vs " \
-      "73.00, within noise) against `clean` (the issue asks for within 3 " \
+      "73.00, within noise) against `clean` (the criterion: within 3 " \
       "points: yes)" in text
   assert "γ +53.00 (66.00 vs 13.00)" in text
   for name in ("all_sweeps.png", "all_sparse.png"):
