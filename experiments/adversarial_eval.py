@@ -15,14 +15,11 @@ when the step starts and completed when it ends; a step whose ``run.json``
 says done is skipped on a rerun.
 """
 
-import datetime
 import json
 import os
 import shlex
 import shutil
-import subprocess
 import sys
-import time
 
 from absl import app
 from absl import flags
@@ -42,12 +39,6 @@ _EXTRA = flags.DEFINE_string(
 _DRY = flags.DEFINE_bool("dry_run", False, "Print the commands only.")
 
 EXTRA_EVAL = "extra_eval"
-
-
-def write(path, record):
-  with open(path + ".tmp", "w") as f:
-    json.dump(record, f, indent=1)
-  os.replace(path + ".tmp", path)
 
 
 def eval_command(train_command, suites, extra=()):
@@ -75,13 +66,11 @@ def main(argv):
     run, _, seed = item.strip().partition(":")
     seed_dir = os.path.join(results, run, f"seed{seed}")
     train = os.path.join(seed_dir, "run.json")
-    if not os.path.exists(train) or json.load(open(train)).get(
-        "status") != "done":
+    if not provenance.is_done(train):
       sys.exit(f"error: {run} seed {seed} is not trained ({train} does not "
                f"say done): run experiments/adversarial.sh first")
     out = os.path.join(seed_dir, EXTRA_EVAL)
-    path = os.path.join(out, "run.json")
-    if os.path.exists(path) and json.load(open(path)).get("status") == "done":
+    if provenance.is_done(os.path.join(out, "run.json")):
       print(f"{run} seed {seed}: done, skipped", flush=True)
       continue
     cmd = eval_command(json.load(open(train))["command"], _SUITES.value,
@@ -90,34 +79,18 @@ def main(argv):
     print(f"{run} seed {seed}: {short}", flush=True)
     if _DRY.value:
       continue
-    os.makedirs(out, exist_ok=True)
-    commit, dirty = provenance.git_commit()
-    record = {"run": run, "seed": int(seed), "suites": _SUITES.value,
-              "command": short, "commit": commit, "code_dirty": dirty,
-              "status": "running",
-              "started": datetime.datetime.now().isoformat(timespec="seconds"),
-              "load_avg_1min_start": round(os.getloadavg()[0], 2),
-              "machine": provenance.machine()}
-    write(path, record)
-    start = time.time()
-    # The training command's relative paths are relative to a sibling
-    # checkout of dest (``../main/...``): run from this checkout, a sibling.
-    proc = subprocess.run(cmd, cwd=REPO, check=False)
-    record["wall_s"] = round(time.time() - start, 1)
-    if proc.returncode:
-      record["status"] = f"failed (exit {proc.returncode})"
-      write(path, record)
-      sys.exit(f"error: {run} seed {seed} exited {proc.returncode}")
     workdir = [a.partition("=")[2] for a in cmd if a.startswith("--workdir=")]
     eval_dir = os.path.join(REPO, workdir[-1], "eval")
     prefixes = tuple(s + "." for s in _SUITES.value) + ("patch_examples.",)
-    for name in sorted(os.listdir(eval_dir)):
-      if name.startswith(prefixes):
-        shutil.copy(os.path.join(eval_dir, name), out)
-    record.update(status="done",
-                  load_avg_1min_end=round(os.getloadavg()[0], 2),
-                  finished=datetime.datetime.now().isoformat(timespec="seconds"))
-    write(path, record)
+
+    def copy(eval_dir=eval_dir, out=out, prefixes=prefixes):
+      for name in sorted(os.listdir(eval_dir)):
+        if name.startswith(prefixes):
+          shutil.copy(os.path.join(eval_dir, name), out)
+    # The training command's relative paths are relative to a sibling
+    # checkout of dest (``../main/...``): run from this checkout, a sibling.
+    provenance.run_step(cmd, out, short, after=copy, run=run, seed=int(seed),
+                        suites=_SUITES.value)
 
 
 if __name__ == "__main__":

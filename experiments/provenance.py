@@ -1,11 +1,14 @@
 """Provenance of experiment runs: the commit, whether the code differs from
 it, and the machine (CPU model, devices, library versions)."""
 
+import datetime
 import importlib.metadata
+import json
 import os
 import platform
 import subprocess
 import sys
+import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -57,3 +60,48 @@ def versions(packages=("jax", "jaxlib", "flax", "optax", "numpy", "pillow")):
     except importlib.metadata.PackageNotFoundError:
       out[name] = None
   return out
+
+
+def write_json(path, record):
+  """Writes ``record`` to ``path`` atomically (a temporary file, renamed)."""
+  with open(path + ".tmp", "w") as f:
+    json.dump(record, f, indent=1)
+  os.replace(path + ".tmp", path)
+
+
+def is_done(path):
+  """Whether the ``run.json`` at ``path`` exists and says done."""
+  return os.path.exists(path) and json.load(open(path)).get(
+      "status") == "done"
+
+
+def _now():
+  return datetime.datetime.now().isoformat(timespec="seconds")
+
+
+def run_step(cmd, out, short, cwd=REPO, after=None, **fields):
+  """Runs ``cmd`` as one step with its ``out/run.json``: written when it
+  starts (``fields``, the command ``short``, commit, whether the code differs
+  from it, machine, load) and completed when it ends (wall time, load,
+  status "done", or "failed (exit k)" and an exit with that message).
+  ``after()`` runs between the command and the completion (copying files)."""
+  os.makedirs(out, exist_ok=True)
+  path = os.path.join(out, "run.json")
+  commit, dirty = git_commit()
+  record = dict(fields, command=short, commit=commit, code_dirty=dirty,
+                status="running", started=_now(),
+                load_avg_1min_start=round(os.getloadavg()[0], 2),
+                machine=machine())
+  write_json(path, record)
+  start = time.time()
+  proc = subprocess.run(cmd, cwd=cwd, check=False)
+  record["wall_s"] = round(time.time() - start, 1)
+  if proc.returncode:
+    record["status"] = f"failed (exit {proc.returncode})"
+    write_json(path, record)
+    sys.exit(f"error: {short} exited {proc.returncode}")
+  if after:
+    after()
+  record.update(status="done", load_avg_1min_end=round(os.getloadavg()[0], 2),
+                finished=_now())
+  write_json(path, record)

@@ -18,14 +18,10 @@ code differs from it, machine) and completes it when it ends; a step whose
 ``run.json`` says done is skipped on a rerun.
 """
 
-import datetime
-import json
 import os
 import shlex
 import shutil
-import subprocess
 import sys
-import time
 
 from absl import app
 from absl import flags
@@ -58,42 +54,15 @@ def workdir(dest, run):
   return os.path.join(dest, "workdirs", group or "random_mask", name)
 
 
-def write(path, record):
-  with open(path + ".tmp", "w") as f:
-    json.dump(record, f, indent=1)
-  os.replace(path + ".tmp", path)
-
-
 def run_step(name, cmd, out, after=None):
-  path = os.path.join(out, "run.json")
-  if os.path.exists(path) and json.load(open(path)).get("status") == "done":
+  if provenance.is_done(os.path.join(out, "run.json")):
     print(f"{name}: done, skipped", flush=True)
     return
   short = "python " + shlex.join(cmd[1:]).replace(os.path.dirname(REPO) +
                                                   os.sep, "../")
   print(f"{name}: {short}", flush=True)
-  if _DRY.value:
-    return
-  os.makedirs(out, exist_ok=True)
-  commit, dirty = provenance.git_commit()
-  record = {"step": name, "command": short, "commit": commit,
-            "code_dirty": dirty, "status": "running",
-            "started": datetime.datetime.now().isoformat(timespec="seconds"),
-            "load_avg_1min_start": round(os.getloadavg()[0], 2),
-            "machine": provenance.machine()}
-  write(path, record)
-  start = time.time()
-  proc = subprocess.run(cmd, cwd=REPO, check=False)
-  record["wall_s"] = round(time.time() - start, 1)
-  if proc.returncode:
-    record["status"] = f"failed (exit {proc.returncode})"
-    write(path, record)
-    sys.exit(f"error: {name} exited {proc.returncode}")
-  if after:
-    after()
-  record.update(status="done", load_avg_1min_end=round(os.getloadavg()[0], 2),
-                finished=datetime.datetime.now().isoformat(timespec="seconds"))
-  write(path, record)
+  if not _DRY.value:
+    provenance.run_step(cmd, out, short, after=after, step=name)
 
 
 def main(argv):

@@ -45,6 +45,15 @@ CHECK_EPS = 8 / 255
 LARGE_EPS = 0.5
 
 
+def _padded_batch(images, labels, start, size, n):
+  """Images (floats in [0, 1]), labels, indices and validity of the batch at
+  ``start``: the last batch is padded with the last image, then masked."""
+  idx = start + jnp.arange(size)
+  valid = idx < n
+  idx = jnp.minimum(idx, n - 1)
+  return images[idx].astype(jnp.float32) / 255.0, labels[idx], idx, valid
+
+
 def accuracy_under(model, variables, images, labels, spec, eps_list, steps,
                    loss, key, draws, batch, tta_wrap):
   """Accuracy (%) ``[draws, len(eps_list)]`` of the model under ``spec``."""
@@ -52,11 +61,7 @@ def accuracy_under(model, variables, images, labels, spec, eps_list, steps,
 
   @functools.partial(jax.jit, static_argnames=("size",))
   def correct(variables, images, labels, start, eps, draw, size):
-    idx = start + jnp.arange(size)
-    valid = idx < n
-    idx = jnp.minimum(idx, n - 1)   # the last batch is padded, then masked
-    x = images[idx].astype(jnp.float32) / 255.0
-    y = labels[idx]
+    x, y, _, valid = _padded_batch(images, labels, start, size, n)
     logits_fn = tta_wrap(lambda z: model.apply(variables, z, train=False))
     k = jax.random.fold_in(jax.random.fold_in(key, draw), start)
     adv = spec.perturb(logits_fn, x, y, k, eps, steps, loss)
@@ -247,11 +252,7 @@ def strong(config, model, variables, images, labels, key, batch, tta_wrap):
 
   @functools.partial(jax.jit, static_argnames=("size",))
   def correct(variables, images, labels, start, eps, size):
-    idx = start + jnp.arange(size)
-    valid = idx < n
-    idx = jnp.minimum(idx, n - 1)   # the last batch is padded, then masked
-    x = images[idx].astype(jnp.float32) / 255.0
-    y = labels[idx]
+    x, y, idx, valid = _padded_batch(images, labels, start, size, n)
     logits_fn = tta_wrap(lambda z: model.apply(variables, z, train=False))
 
     def one(xi, yi, i):   # one image (a batch of 1) with its own key
