@@ -31,6 +31,11 @@ GROUPS = (("clean", "clean training", "black"),
           ("m2at_pixels_cutmix", "M2AT: pixel mask + cutmix", "tab:red"))
 REFERENCE = "pgd_at"        # M2AT's claim is made against PGD-AT
 ROBUST = "pgd@8"            # the robustness of the claim: PGD-20, ε 8/255
+# Catastrophic overfitting (Wong et al. 2020): robust to the single-step
+# attack, not to PGD. Flagged when PGD-20 at 8/255 is below CO_PGD % and FGSM
+# at 8/255 is more than CO_GAP points above it.
+CO_PGD = 5.0
+CO_GAP = 20.0
 EQUAL_ROBUSTNESS = 1.0      # points: "equal robustness" if the mean PGD-20
                             # accuracy is at most this much lower
 # Anchors from the literature (full scale, PreActResNet-18, ε = 8/255).
@@ -76,11 +81,31 @@ def summarize(runs):
           hit_target=r["hit_target"], not_source=r["not_source"], n=r["n"])
                       for r in (rec.get("patch") or {}).get("records", [])
                       if "/" not in r["variant"] and "→" not in r["variant"]}
+      row["catastrophic"] = (
+          row["pgd@8"] is not None and row["fgsm@8"] is not None and
+          row["pgd@8"] < CO_PGD and row["fgsm@8"] - row["pgd@8"] > CO_GAP)
       checks = (rec["robustness"] or {}).get("checks", [])
       row["sanity_failed"] = [f"{c['check']} ({c['attack']}: {c['detail']})"
                               for c in checks if not c["passed"]]
       entry["seeds"].append(row)
   return groups
+
+
+def training_attack(results, groups):
+  """``(steps, step /255, fgsm step /255, epochs, width)`` of the runs'
+  ``config.json`` (PGD-AT's, else any), or None."""
+  for g in (REFERENCE,) + tuple(groups):
+    if g in groups:
+      seed = groups[g]["seeds"][0]["seed"]
+      path = os.path.join(results, groups[g]["run"], f"seed{seed}",
+                          "config.json")
+      if os.path.exists(path):
+        with open(path) as f:
+          c = json.load(f)
+        adv = c["train"]["adv"]
+        return (adv["steps"], adv["step"], adv["fgsm_step"],
+                c["train"]["epochs"], c["model"]["width"])
+  return None
 
 
 def claim(m2at, ref):
@@ -158,14 +183,18 @@ def section(results=RESULTS, rel="results/cifar10_cpu/adversarial"):
     s = groups[g]["seeds"]
     if g.startswith("m2at") and len(s) >= 2 and len(ref) >= 2:
       verdicts[g] = claim(s, ref)
+  setup = training_attack(results, groups)
+  if setup is None:
+    raise FileNotFoundError(f"no config.json in the runs of {results}")
+  steps, step, fgsm_step, epochs, width = setup
   with open(os.path.join(results, "summary.json"), "w") as f:
     json.dump(dict(groups=groups, tests=verdicts), f, indent=1)
   plot(os.path.join(results, "adversarial.png"), groups)
   lines = [
       "## Adversarial training (PGD-AT, FGSM-RS, M2AT) at CPU scale", "",
       "Training objectives of `mdr.objectives`, ε = 8/255 ℓ∞: FGSM-RS "
-      "(Wong et al. 2020: one signed step of 10/255 from a uniform start in "
-      "the ε-ball), PGD-AT (Madry et al.; the attack runs the model with "
+      f"(Wong et al. 2020: one signed step of {fgsm_step:g}/255 from a "
+      "uniform start in the ε-ball), PGD-AT (Madry et al.; the attack runs the model with "
       "batch statistics, as Rice et al. do) and M2AT (arXiv 2302.08066, "
       "reconstructed from its abstract: the perturbation is masked by a "
       "binary mask and two such partially perturbed images are mixed, soft "
@@ -174,10 +203,11 @@ def section(results=RESULTS, rel="results/cifar10_cpu/adversarial"):
       "30-70 % of the image + mixup (λ ~ Beta(1, 1)), and Bernoulli pixels "
       "kept with probability 0.3-0.7 + cutmix; the whole batch trained "
       "this way.", "",
-      "**Setup.** airbench at width 0.25, **3 epochs** (144 steps of "
-      "1,024 images: the same training budget for every objective), on 2 "
-      "CPU cores. PGD-AT and M2AT's perturbation use **PGD-2** (step 10/255, "
-      "uniform start) instead of the full scale's PGD-10: at this scale a "
+      f"**Setup.** airbench at width {width:g}, **{epochs:g} epochs** "
+      f"({int(epochs * 48)} steps of 1,024 images: the same training budget "
+      f"for every objective), on 2 CPU cores. PGD-AT and M2AT's "
+      f"perturbation use **PGD-{steps}** (step {step:g}/255, uniform start) "
+      "instead of the full scale's PGD-10: at this scale a "
       "PGD-10 run costs about 5× a clean one, which this machine cannot "
       "afford for 2 seeds of 4 objectives. So these are short, weak "
       "adversarial trainings; the comparison between objectives is at equal "
@@ -194,8 +224,10 @@ def section(results=RESULTS, rel="results/cifar10_cpu/adversarial"):
   for g in names:
     s = groups[g]["seeds"]
     col = lambda k, s=s: _fmt([x[k] for x in s])
+    co = sum(x["catastrophic"] for x in s)
     lines.append(
-        f"| {label[g]} | {len(s)} | {col('clean')} | {col('fgsm@8')} | "
+        f"| {label[g]}{' †' * bool(co)} | {len(s)} | {col('clean')} | "
+        f"{col('fgsm@8')} | "
         f"{col('pgd@2')} | {col('pgd@8')} | {col('pgd_margin@8')} | "
         f"{col('alpha@0.2')} | {col('beta@0.2')} | {col('gamma@0.2')} | "
         f"{_fmt([x['wall_min'] for x in s], 0)} |")
@@ -214,10 +246,19 @@ def section(results=RESULTS, rel="results/cifar10_cpu/adversarial"):
           "on every model." if not failed else
           "Sanity checks that failed: " + "; ".join(
               f"{m}: {c}" for m, c in failed) + "." + (
-                  " No check of PGD failed, so no model's PGD number is "
-                  "flagged." if not pgd_failed else
+                  " No check of PGD failed: PGD's numbers are not the "
+                  "artefact of a weak attack." if not pgd_failed else
                   " A model with a failed PGD check is flagged: its PGD "
                   "numbers are not a robustness claim.")), ""]
+  co = [f"{label[g]} seed {s['seed']}" for g in names
+        for s in groups[g]["seeds"] if s["catastrophic"]]
+  if co:
+    lines += [f"† **Catastrophic overfitting** (Wong et al. 2020) in "
+              f"{', '.join(co)}: PGD-20 at 8/255 below {CO_PGD:g} % while "
+              f"FGSM at 8/255 is more than {CO_GAP:g} points higher: the "
+              f"model resists the "
+              f"single-step attack it was trained on and nothing else. Its "
+              f"PGD numbers are 0, not a robustness claim.", ""]
   strong = [(g, s) for g in names for s in groups[g]["seeds"]
             if s["pgd_strong"] is not None]
   if strong:

@@ -15,19 +15,23 @@ def _write(path, obj):
     json.dump(obj, f)
 
 
-def _run(root, run, seed, clean, pgd8, status="done", strong=None):
+def _run(root, run, seed, clean, pgd8, status="done", strong=None,
+         fgsm8=None):
   d = root / run / f"seed{seed}"
   _write(d / "run.json", {"status": status, "commit": "abc", "wall_s": 600})
   if status != "done":
     return
   _write(d / "clean.json", {"accuracy": clean})
+  _write(d / "config.json", {"train": {"epochs": 3.0, "adv": {
+      "steps": 2, "step": 4.0, "fgsm_step": 10.0}}, "model": {"width": 0.25}})
   _write(d / "mask_sweep.json", [
       {"attack": a, "ratio": 0.2, "accuracy": clean / 2}
       for a in ("alpha", "beta", "gamma")])
   recs = [{"attack": "pgd", "kind": "sweep", "loss": loss, "eps": 8 / 255,
            "accuracy": pgd8} for loss in ("ce", "margin")]
   recs.append({"attack": "fgsm", "kind": "sweep", "loss": "ce",
-               "eps": 8 / 255, "accuracy": pgd8 + 5})
+               "eps": 8 / 255, "accuracy": pgd8 + 5 if fgsm8 is None
+               else fgsm8})
   _write(d / "robustness.json", {"records": recs, "checks": [
       {"check": "monotone_in_eps", "attack": "pgd", "passed": True,
        "detail": "ok"}]})
@@ -53,11 +57,16 @@ def test_claim_verdicts_follow_the_stated_rule(tmp_path):
   _run(tmp_path, base, 0, 80.0, 0.0)
   _run(tmp_path, base, 1, 81.0, 0.0)
   _run(tmp_path, f"{base}_fgsm_rs", 0, 65.0, 35.0, status="running")
+  _run(tmp_path, f"{base}_fgsm_rs", 1, 32.0, 0.0, fgsm8=42.0)  # overfit
   text = adversarial_report.section(str(tmp_path), "rel")
   assert "| clean training | 2 | 80.50 ± 0.71 |" in text
+  assert "**PGD-2** (step 4/255" in text and "144 steps" in text
   assert "| PGD-AT | 2 | 60.10 ± 0.14 | 45.30 ± 0.14 | — | 40.30 ± 0.14 |" \
       in text
-  assert "FGSM-RS" not in text.split("### Verdict")[0].split("|---")[1]
+  assert "| FGSM-RS (fast AT) † | 1 | 32.00 | 42.00 |" in text
+  assert "Catastrophic overfitting** (Wong et al. 2020) in FGSM-RS (fast " \
+      "AT) seed 1:" in text
+  assert "PGD-AT †" not in text   # 45 vs 40: not flagged
   summary = json.load(open(tmp_path / "summary.json"))
   tests = summary["tests"]
   assert tests["m2at_square_mixup"]["verdict"] == "supported"
