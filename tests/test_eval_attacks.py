@@ -57,6 +57,9 @@ def _cfg(**kw):
   c.eval.patch_images = 0
   c.eval.robust_images = 0
   c.eval.costly_images = 16
+  c.eval.strong_steps = 3
+  c.eval.strong_restarts = 2
+  c.eval.strong_images = 16
   return apply_overrides(c, kw)
 
 
@@ -94,6 +97,9 @@ def test_every_suite_runs_the_model_in_inference_mode_only(shapes, tmp_path):
   patch = _read(os.path.join(out, "patch.json"))
   assert {r["variant"] for r in patch["records"]} == {"per_image",
                                                       "universal"}
+  strong = _read(os.path.join(out, "pgd_strong.json"))
+  assert strong["n"] == 16 and strong["restarts"] == 2
+  assert 0 <= strong["accuracy"] <= strong["clean_accuracy"]
 
 
 def test_a_throwaway_attack_runs_through_evaluation_and_the_report(
