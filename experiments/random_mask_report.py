@@ -237,7 +237,7 @@ def section(results=RESULTS, rel="results/cifar10_cpu/random_mask"):
                  f"| {col('gamma@0.2')} |")
   pgd16 = [s["pgd@16"] for g in names for s in groups[g]["seeds"]
            if s["pgd@16"] is not None]
-  failed = sorted({(f"{g} seed {s['seed']}", c) for g in names
+  failed = sorted({(f"{label[g]} seed {s['seed']}", c) for g in names
                    for s in groups[g]["seeds"] for c in s["sanity_failed"]})
   lines += ["", "White-box attacks on the first 500 test images of a fixed "
             "permutation (PGD-20: step 2.5ε/20, random start); mask attacks "
