@@ -48,6 +48,16 @@ def has_checkpoints(workdir: str) -> bool:
                                          for n in os.listdir(ckpt_dir))
 
 
+def _same(a, b) -> bool:
+  """Equal values, or two spellings of one existing file (``data.path``
+  given relative to another working directory, or through a link)."""
+  if a == b:
+    return True
+  return (isinstance(a, str) and isinstance(b, str) and bool(a) and bool(b)
+          and os.path.exists(a) and os.path.exists(b)
+          and os.path.samefile(a, b))
+
+
 def check_config(workdir: str, config) -> None:
   """Refuses a workdir whose checkpoints come from a different config."""
   path = os.path.join(workdir, "config.json")
@@ -60,7 +70,8 @@ def check_config(workdir: str, config) -> None:
     # config.json; at its default it changes nothing, so it is no difference.
     defaults = _flat(json.loads(config_lib.base_config().to_json_best_effort()))
     diff = sorted(k for k in set(a) | set(b)
-                  if a.get(k) != b.get(k) and not k.startswith(_FREE_FIELDS)
+                  if not _same(a.get(k), b.get(k))
+                  and not k.startswith(_FREE_FIELDS)
                   and not (k not in a and k in defaults and
                            b.get(k) == defaults[k]))
     if diff:

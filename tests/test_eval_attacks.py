@@ -208,6 +208,16 @@ def test_workdir_from_before_new_fields_still_evaluates(tmp_path):
   del old["model"]["width"], old["train"]["flip"], old["optim"]["bias_lr_scale"]
   (wd / "config.json").write_text(json.dumps(old))
   ckpt_lib.check_config(str(wd), c)            # accepted
+  data = tmp_path / "data.zip"                 # one file, two spellings
+  data.write_bytes(b"")
+  old["data"]["path"] = str(data)
+  (wd / "config.json").write_text(json.dumps(old))
+  c.data.path = os.path.relpath(data)
+  ckpt_lib.check_config(str(wd), c)            # accepted
+  c.data.path = str(tmp_path / "other.zip")    # another file: a difference
+  with pytest.raises(config_lib.ConfigError, match="data.path"):
+    ckpt_lib.check_config(str(wd), c)
+  c.data.path = str(data)
   c.model.width = 0.5                          # a real difference
   with pytest.raises(config_lib.ConfigError, match="model.width"):
     ckpt_lib.check_config(str(wd), c)
