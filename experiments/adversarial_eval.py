@@ -42,15 +42,21 @@ EXTRA_EVAL = "extra_eval"
 
 
 def eval_command(train_command, suites, extra=()):
-  """The trained run's argv with ``--mode=eval``, these suites and ``extra``
-  (later flags override earlier ones)."""
+  """The trained run's argv with ``--mode=eval``, these suites and ``extra``.
+
+  A flag given here replaces the training command's flag of the same name
+  (absl keeps the first of a repeated config override, not the last).
+  """
   argv = shlex.split(train_command)
   if argv[:3] != ["python", "-m", "mdr.main"]:
     raise ValueError(f"not an mdr.main command: {train_command!r}")
   attacks = "('alpha','beta','gamma','fgsm','pgd','lavan')"
-  return [sys.executable, *argv[1:], "--mode=eval",
-          f"--config.eval.suites=({','.join(repr(s) for s in suites)},)",
-          f"--config.eval.attacks={attacks}", *extra]
+  new = ["--mode=eval",
+         f"--config.eval.suites=({','.join(repr(s) for s in suites)},)",
+         f"--config.eval.attacks={attacks}", *extra]
+  names = {a.partition("=")[0] for a in new}
+  kept = [a for a in argv[3:] if a.partition("=")[0] not in names]
+  return [sys.executable, "-m", "mdr.main", *kept, *new]
 
 
 def main(argv):
