@@ -61,6 +61,7 @@ def test_claim_verdicts_follow_the_stated_rule(tmp_path):
   text = adversarial_report.section(str(tmp_path), "rel")
   assert "| clean training | 2 | 80.50 ± 0.71 |" in text
   assert "**PGD-2** (step 4/255" in text and "144 steps" in text
+  assert "clean training 50 / 50 / 50 %" in text    # α/β/γ at half of clean
   assert "| PGD-AT | 2 | 60.10 ± 0.14 | 45.30 ± 0.14 | — | 40.30 ± 0.14 |" \
       in text
   assert "| FGSM-RS (fast AT) † | 1 | 32.00 | 42.00 |" in text
