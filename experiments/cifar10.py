@@ -1,6 +1,6 @@
 r"""Train and evaluate the seed's models on CIFAR-10, collect results.
 
-  python experiments/cifar10.py                       # CPU scale: all runs below
+  python experiments/cifar10.py                       # CPU scale: CPU_RUNS
   python experiments/cifar10.py --runs=clean:0,mixed:0
   python experiments/cifar10.py --scale=gpu --zip=data/cifar10-jpeg.zip
 
@@ -22,13 +22,19 @@ The models (``MODELS``):
   masked_sparse configs/masked.py every image masked with gamma hiding 0-99 %
                                  (the others hide 0-20 % in training)
 
-``run.json`` records the commit at the start of the run and whether the code
-a run depends on (``mdr/``, ``configs/``, ``pyproject.toml``) had uncommitted
-changes (``code_dirty``); result files and other experiments do not count.
+Scales (``--scale``): ``cpu`` the ``:cpu`` configs (the fast network at width
+0.25, 8 epochs, ``mdr.config.CPU_SCALE``); ``cpu_resnet8`` the ``:cpu_resnet8``
+configs (ResNet-8, the first CPU scale: its committed runs were made when
+``:cpu`` meant ResNet-8, so their ``run.json`` commands say ``:cpu``);
+``gpu`` the full configs.
+
+``run.json`` (``provenance.run_step``) is written when a run starts (the
+command, the commit, whether the code a run depends on — ``mdr/``,
+``configs/``, ``pyproject.toml`` — had uncommitted changes, the machine, the
+checkpoint step it resumes from) and completed when it ends (status, wall
+time, load). A run whose ``run.json`` says done is skipped.
 """
 
-import datetime
-import json
 import os
 import shlex
 import shutil
@@ -38,6 +44,9 @@ import time
 
 from absl import app
 from absl import flags
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import provenance  # pylint: disable=g-import-not-at-top
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -51,16 +60,23 @@ MODELS = {
     # above train on at most 20 % hidden, this one on up to 99 % hidden.
     "masked_sparse": ("configs/masked.py", ["--config.train.ratio_max=0.99"]),
 }
-# Order matters when time is short: one seed of each of the issue's four
-# models first, then second seeds, then the extras. These are the runs behind
-# experiments/README.md.
-CPU_RUNS = ("clean:0,mixed:0,masked:0,masked_all:0,clean:1,mixed:1,"
-            "masked_sparse:0,clean:2")
+# Order matters when time is short: the three models the seed's claims rest
+# on (clean, masked, mixed) seed by seed, then the two other masked models.
+CPU_RUNS = ("clean:0,masked:0,mixed:0,clean:1,masked:1,mixed:1,clean:2,"
+            "masked:2,mixed:2,masked_all:0,masked_sparse:0,masked_all:1,"
+            "masked_sparse:1,masked_all:2,masked_sparse:2")
+# The runs behind the ResNet-8 section of experiments/README.md.
+RESNET8_RUNS = ("clean:0,mixed:0,masked:0,masked_all:0,clean:1,mixed:1,"
+                "masked_sparse:0,clean:2")
 GPU_RUNS = "clean:0,mixed:0,masked:0,masked_all:0,masked_sparse:0"
+# --scale: the config argument each scale appends to configs/<name>.py.
+SCALES = {"cpu": ":cpu", "cpu_resnet8": ":cpu_resnet8", "gpu": ""}
 
-_SCALE = flags.DEFINE_enum("scale", "cpu", ["cpu", "gpu"],
-                           "cpu: the :cpu configs (ResNet-8); gpu: the full "
-                           "configs (ResNet-18, bf16).")
+_SCALE = flags.DEFINE_enum(
+    "scale", "cpu", list(SCALES),
+    "cpu: the :cpu configs (the fast network, width 0.25, 8 epochs); "
+    "cpu_resnet8: the :cpu_resnet8 configs (ResNet-8, the first CPU scale); "
+    "gpu: the full configs (ResNet-18, bf16).")
 _RUNS = flags.DEFINE_string("runs", None, "model:seed,... (default: "
                             f"cpu {CPU_RUNS}; gpu {GPU_RUNS}).")
 _EPOCHS = flags.DEFINE_float("epochs", None, "Training epochs (default: "
@@ -75,10 +91,6 @@ _OUT = flags.DEFINE_string("out", os.path.join(REPO, "experiments", "results"),
 _WORKDIRS = flags.DEFINE_string("workdirs", os.path.join(REPO, "workdirs"),
                                 "Root of the run directories (checkpoints).")
 _DRY = flags.DEFINE_bool("dry_run", False, "Print the commands only.")
-
-EVAL_FILES = ("mask_sweep.json", "mask_sweep.md", "mask_sweep.png",
-              "sparse_pixels.json", "sparse_pixels.md", "sparse_pixels.png")
-
 
 def parse_runs(text):
   """'clean:0,mixed:1' -> [('clean', 0), ('mixed', 1)], with clear errors."""
@@ -97,7 +109,7 @@ def parse_runs(text):
 def command(model, seed, scale, epochs, data_zip, workdir, overrides=()):
   config, extra = MODELS[model]
   args = [sys.executable, "-m", "mdr.main",
-          f"--config={config}{':cpu' if scale == 'cpu' else ''}",
+          f"--config={config}{SCALES[scale]}",
           f"--config.data.path={data_zip}", f"--config.seed={seed}",
           f"--workdir={workdir}"] + extra
   if epochs is not None:
@@ -105,71 +117,64 @@ def command(model, seed, scale, epochs, data_zip, workdir, overrides=()):
   return args + list(overrides)
 
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from provenance import CODE_PATHS, cpu_model, git_commit, machine, versions  # pylint: disable=g-import-not-at-top,unused-import
+def resumed_from_step(workdir):
+  """The newest checkpoint step in ``workdir`` (a rerun resumes there)."""
+  ckpts = os.path.join(workdir, "checkpoints")
+  steps = ([int(s) for s in os.listdir(ckpts) if s.isdigit()]
+           if os.path.isdir(ckpts) else [])
+  return max(steps) if steps else None
+
+
+def copy_results(workdir, out):
+  """Copies the run's eval files (every fill), config and metrics to out."""
+  evals = os.path.join(workdir, "eval")
+  names = sorted(n for n in os.listdir(evals)
+                 if n.endswith((".json", ".md", ".png")))
+  missing = [n for n in ("mask_sweep.json", "sparse_pixels.json")
+             if n not in names]
+  if missing:
+    sys.exit(f"error: {workdir} finished without eval/{missing[0]}")
+  for name in names:
+    shutil.copy(os.path.join(evals, name), out)
+  for name in ("config.json", "metrics.jsonl"):
+    if os.path.exists(os.path.join(workdir, name)):
+      shutil.copy(os.path.join(workdir, name), out)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   scale = _SCALE.value
-  runs = parse_runs(_RUNS.value or (CPU_RUNS if scale == "cpu" else GPU_RUNS))
+  runs = parse_runs(_RUNS.value or {"cpu": CPU_RUNS, "gpu": GPU_RUNS,
+                                    "cpu_resnet8": RESNET8_RUNS}[scale])
   epochs = _EPOCHS.value
   data_zip = os.path.abspath(_ZIP.value)
   if not os.path.isfile(data_zip):
     sys.exit(f"error: --zip={data_zip!r} does not exist: pass the CIFAR-10 "
              "image-folder zip (../shared/data/cifar10-jpeg.zip)")
   results = os.path.join(os.path.abspath(_OUT.value), f"cifar10_{scale}")
-  info = machine()
   for i, (model, seed) in enumerate(runs):
     out = os.path.join(results, model, f"seed{seed}")
-    if os.path.exists(os.path.join(out, "run.json")):
+    if provenance.is_done(os.path.join(out, "run.json")):
       print(f"[{i + 1}/{len(runs)}] {model} seed {seed}: done, skipped "
-            f"({out}/run.json exists)", flush=True)
+            f"({out}/run.json)", flush=True)
       continue
     workdir = os.path.join(os.path.abspath(_WORKDIRS.value),
                            f"cifar10_{scale}", f"{model}_seed{seed}")
     cmd = command(model, seed, scale, epochs, data_zip, workdir,
                   _OVERRIDES.value)
-    print(f"[{i + 1}/{len(runs)}] {model} seed {seed}: {' '.join(cmd)}",
-          flush=True)
+    short = "python " + shlex.join(cmd[1:]).replace(
+        REPO + os.sep, "").replace(os.path.dirname(REPO) + os.sep, "../")
+    print(f"[{i + 1}/{len(runs)}] {model} seed {seed}: {short}", flush=True)
     if _DRY.value:
       continue
-    commit, dirty = git_commit()
-    ckpts = os.path.join(workdir, "checkpoints")
-    resumed = os.path.isdir(ckpts) and bool(os.listdir(ckpts))
-    load_start = os.getloadavg()[0]
     start = time.time()
-    proc = subprocess.run(cmd, cwd=REPO, check=False)
-    wall = time.time() - start
-    if proc.returncode:
-      sys.exit(f"error: {model} seed {seed} exited {proc.returncode}; rerun "
-               "this script to resume it")
-    os.makedirs(out, exist_ok=True)
-    for name in EVAL_FILES:
-      src = os.path.join(workdir, "eval", name)
-      if not os.path.exists(src):
-        sys.exit(f"error: {model} seed {seed} finished without {src}")
-      shutil.copy(src, out)
-    shutil.copy(os.path.join(workdir, "config.json"), out)
-    record = {
-        "model": model, "seed": seed, "scale": scale, "epochs": epochs,
-        "command": "python " + shlex.join(cmd[1:]).replace(
-            REPO + os.sep, "").replace(os.path.dirname(REPO) + os.sep, "../"),
-        "commit": commit, "code_dirty": dirty, "wall_s": round(wall, 1),
-        "resumed": resumed,
-        "load_avg_1min": [round(load_start, 2),
-                          round(os.getloadavg()[0], 2)],
-        "finished": datetime.datetime.now().isoformat(timespec="seconds"),
-        "machine": info,
-    }
-    if resumed:
-      record["wall_s_note"] = ("this invocation only: the run resumed from "
-                               "checkpoints of an earlier, interrupted one")
-    with open(os.path.join(out, "run.json"), "w") as f:
-      json.dump(record, f, indent=1)
-    print(f"[{i + 1}/{len(runs)}] {model} seed {seed}: {wall / 60:.1f} min, "
-          f"results in {out}", flush=True)
+    provenance.run_step(cmd, out, short, after=lambda: copy_results(
+        workdir, out), model=model, seed=seed, scale=scale, epochs=epochs,
+                        resumed_from_step=resumed_from_step(workdir))
+    print(f"[{i + 1}/{len(runs)}] {model} seed {seed}: "
+          f"{(time.time() - start) / 60:.1f} min, results in {out}",
+          flush=True)
 
 
 if __name__ == "__main__":

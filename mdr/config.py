@@ -119,6 +119,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.sparse_draws = 2         # draws for the sparse-pixel (gamma) curve
   c.eval.sparse_attack = "gamma"  # the attack of the sparse-pixel curve (an occlusion attack)
   c.eval.costly_images = 1000     # attacks marked costly (alpha_exhaustive) run on this many test images (0 = all)
+  c.eval.costly_ratios = ()       # ... and at these hidden ratios (empty: eval.ratios)
   c.eval.batch_size = 512         # eval batch (global; rounded up to a multiple of the device count)
   # robustness suite (gradient attacks in eval.attacks: fgsm, pgd)
   c.eval.pgd_eps = (0, 1, 2, 4, 8, 16)  # ε values in /255 units
@@ -145,15 +146,29 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.transfer.images = 5000   # a fixed subset of this many test images (0 = all)
   c.eval.transfer.settings = ("pgd16", "fgsm16", "fgsm8", "pgd8")  # mdr.transfer.SETTINGS
   c.eval.fill = "zero"            # fill of hidden pixels at evaluation
+  c.eval.extra_fills = ()         # further fills the mask_sweep and sparse_pixels suites also run
+                                  #   (e.g. ("mean",)): files mask_sweep_<fill>.*, sparse_pixels_<fill>.*
   c.eval.suites = ("clean", "mask_sweep", "sparse_pixels")  # what evaluation runs
   c.eval.tta = 0                  # test-time augmentation of every evaluated prediction: 0 none |
                                   #   1 mirror (2 views) | 2 mirror + 1-px shifts (6 views, airbench)
   return c
 
 
-def get_config(arg=None) -> ml_collections.ConfigDict:
-  """Full-scale defaults, or with ``arg="cpu"`` shrunk for a 2-core CPU.
+# The CPU scale of the mask-training configs (configs/{clean,masked,mixed}.py
+# :cpu): the fast network and airbench's recipe at a width and length that
+# let five models x three seeds train on a 2-core CPU (about 13 minutes per
+# clean run; experiments/fast_cpu.md has the frontier).
+CPU_SCALE = dict(width=0.25, epochs=8.0)
 
+
+def get_config(arg=None) -> ml_collections.ConfigDict:
+  """Full-scale defaults, or shrunk for a 2-core CPU.
+
+  ``cpu``: the fast network (``airbench``, ``CPU_SCALE``) with airbench's
+  recipe; evaluation without TTA, the mask sweep at 0/10/20 % hidden with
+  the worst-case square ``alpha_exhaustive`` (at 20 %, on 250 images) and
+  under zero and mean fill. ``cpu_resnet8``: ResNet-8 (``resnet_small``), 8 epochs of
+  SGD, the CPU scale before the fast network existed.
   ``configs/<name>.py`` call this and then set their training mode.
   """
   c = base_config()
@@ -164,6 +179,20 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
     raise ConfigError(f"config argument {arg!r} is not known: use "
                       f"configs/<name>.py (full scale), configs/<name>.py:cpu "
                       f"or configs/<name>.py:cpu_resnet8")
+  if arg == "cpu":
+    airbench_recipe(c, **CPU_SCALE)
+    c.model.dtype = "float32"
+    c.log_every_steps = 24
+    c.checkpoint_every_steps = 96
+    c.eval.tta = 0
+    c.eval.draws = 2
+    c.eval.ratios = (0.0, 0.1, 0.2)
+    c.eval.attacks = ("alpha", "alpha_exhaustive", "beta", "gamma",
+                      "alpha_pixels")
+    c.eval.costly_images = 250
+    c.eval.costly_ratios = (0.0, 0.2)
+    c.eval.extra_fills = ("mean",)
+    return c
   c.model.name = "resnet_small"   # ResNet-8, width 16: ~78 k parameters
   c.train.epochs = 8.0
   c.optim.learning_rate = 0.1
@@ -396,9 +425,19 @@ def validate(c: ml_collections.ConfigDict, num_devices: int = 1) -> None:
       _fail(field, values, "a non-empty list of numbers in [0, 1]")
     for v in values:
       _ratio(field, v)
+  if isinstance(c.eval.costly_ratios, (str, int, float)):
+    _fail("eval.costly_ratios", c.eval.costly_ratios,
+          "a list of numbers in [0, 1] (empty: eval.ratios)")
+  for v in c.eval.costly_ratios:
+    _ratio("eval.costly_ratios", v)
   for field in ("train.fill", "eval.fill"):
     if c[field.split(".")[0]].fill not in masks.FILLS:
       _fail(field, c[field.split(".")[0]].fill, f"one of {masks.FILLS}")
+  extra = tuple(c.eval.extra_fills)
+  if (any(f not in masks.FILLS for f in extra) or c.eval.fill in extra
+      or len(set(extra)) < len(extra)):
+    _fail("eval.extra_fills", extra, f"distinct fills from {masks.FILLS} "
+          f"other than eval.fill ({c.eval.fill!r})")
   for field, value in (("train.batch_size", c.train.batch_size),
                        ("eval.batch_size", c.eval.batch_size)):
     if not isinstance(value, int) or value <= 0:

@@ -158,19 +158,21 @@ def evaluate(config, workdir, model, variables, dataset, mesh,
 
   costly = subset(dataset, ec.costly_images, replicated)
 
-  def run(attack, ratios, draws):
+  def run(attack, ratios, draws, fill):
     t = time.perf_counter()
     spec = attacks.get(attack)
     imgs, labs = costly if spec.costly and costly else (images, labels)
+    if spec.costly and ec.costly_ratios:
+      ratios = list(ec.costly_ratios)
     n_used = int(labs.shape[0])
     acc = sweep(model, variables, imgs, labs, attack, ratios,
                 draws if spec.random else 1,
                 jax.random.fold_in(eval_key, attacks.salt(attack)),
-                ec.fill, mean, min(batch, n_used), batch_sharding, ec.tta)
-    logging.info("eval %s over %d ratios x %d draws on %d images: %.1f s",
-                 attack, len(ratios), acc.shape[0], n_used,
+                fill, mean, min(batch, n_used), batch_sharding, ec.tta)
+    logging.info("eval %s (%s fill) over %d ratios x %d draws on %d images: "
+                 "%.1f s", attack, fill, len(ratios), acc.shape[0], n_used,
                  time.perf_counter() - t)
-    return [dict(attack=attack, ratio=float(r),
+    return [dict(attack=attack, fill=fill, ratio=float(r),
                  hidden_pixels=hidden_pixels(attack, r, h, w),
                  accuracy=float(acc[:, i].mean()),
                  std=float(acc[:, i].std(ddof=1)) if len(acc) > 1 else 0.0,
@@ -193,20 +195,28 @@ def evaluate(config, workdir, model, variables, dataset, mesh,
     logging.info("eval clean: %s", clean)
     if write:
       report.write_json(os.path.join(out, "clean.json"), clean)
-  if "mask_sweep" in suites:
-    records = []
-    for attack in ec.attacks:
-      if attacks.get(attack).family == "occlusion":
-        records += run(attack, list(ec.ratios), ec.draws)
-    if write:
-      report.write_sweep(out, records, title=title)
-      for line in report.sweep_markdown(records).splitlines():
-        logging.info("%s", line)
-  if "sparse_pixels" in suites:
-    sparse = run(ec.sparse_attack, list(ec.sparse_ratios), ec.sparse_draws)
-    if write:
-      report.write_sparse(out, sparse, title=title,
-                          num_classes=dataset.num_classes)
+  # The mask suites run once per fill: eval.fill writes mask_sweep.* and
+  # sparse_pixels.*, each of eval.extra_fills the same with a _<fill> suffix.
+  for fill in (ec.fill, *ec.extra_fills):
+    suffix = "" if fill == ec.fill else f"_{fill}"
+    fill_title = f"{title}, {fill} fill"
+    if "mask_sweep" in suites:
+      records = []
+      for attack in ec.attacks:
+        if attacks.get(attack).family == "occlusion":
+          records += run(attack, list(ec.ratios), ec.draws, fill)
+      if write:
+        report.write_sweep(out, records, title=fill_title,
+                           stem="mask_sweep" + suffix)
+        for line in report.sweep_markdown(records).splitlines():
+          logging.info("%s", line)
+    if "sparse_pixels" in suites:
+      sparse = run(ec.sparse_attack, list(ec.sparse_ratios), ec.sparse_draws,
+                   fill)
+      if write:
+        report.write_sparse(out, sparse, title=fill_title,
+                            num_classes=dataset.num_classes,
+                            stem="sparse_pixels" + suffix)
   tta_wrap = lambda f: tta_lib.wrap(f, ec.tta)
   if "robustness" in suites and any(
       attacks.get(a).family == "gradient" for a in ec.attacks):

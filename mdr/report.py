@@ -100,9 +100,10 @@ def plot_sweeps(path, series, title, xlabel="hidden pixels (%)", chance=None):
   fig.savefig(path)
 
 
-def write_sweep(out, records, title):
-  _dump(os.path.join(out, "mask_sweep.json"), records)
-  with open(os.path.join(out, "mask_sweep.md"), "w") as f:
+def write_sweep(out, records, title, stem="mask_sweep"):
+  """Writes ``out/<stem>.{json,md,png}`` of one mask sweep."""
+  _dump(os.path.join(out, f"{stem}.json"), records)
+  with open(os.path.join(out, f"{stem}.md"), "w") as f:
     n_all = max(r["n"] for r in records)
     subsets = {a: n for a, n in {r["attack"]: r["n"] for r in records}.items()
                if n < n_all}
@@ -114,18 +115,19 @@ def write_sweep(out, records, title):
     f.write(f"# Mask-attack sweep: {title}\n\nTop-1 accuracy (%) on the test "
             f"split ({n_all} images);{note} random attacks: mean ± std "
             f"over draws.\n\n" + sweep_markdown(records))
-  plot_sweeps(os.path.join(out, "mask_sweep.png"), {"": records},
+  plot_sweeps(os.path.join(out, f"{stem}.png"), {"": records},
               f"Mask attacks: {title}")
 
 
-def write_sparse(out, records, title, num_classes):
-  _dump(os.path.join(out, "sparse_pixels.json"), records)
-  with open(os.path.join(out, "sparse_pixels.md"), "w") as f:
+def write_sparse(out, records, title, num_classes, stem="sparse_pixels"):
+  """Writes ``out/<stem>.{json,md,png}`` of one sparse-pixel curve."""
+  _dump(os.path.join(out, f"{stem}.json"), records)
+  with open(os.path.join(out, f"{stem}.md"), "w") as f:
     f.write(f"# Sparse pixels ({_name(records[0]['attack'])}, up to "
             f"{_pct(max(r['ratio'] for r in records))} hidden): {title}\n\nTop-1 "
             f"accuracy (%) on {records[0]['n']} test images, mean ± std over "
             f"draws; chance is {100 / num_classes:.1f} %.\n\n"
             + sparse_markdown(records))
-  plot_sweeps(os.path.join(out, "sparse_pixels.png"), {"": records},
+  plot_sweeps(os.path.join(out, f"{stem}.png"), {"": records},
               f"Classifying from few pixels: {title}",
               chance=100 / num_classes)

@@ -154,6 +154,52 @@ def test_reordering_eval_attacks_changes_no_result(shapes, tmp_path):
       open(tmp_path / "1" / "eval" / "mask_sweep.md").read()
 
 
+def test_extra_fills_write_a_sweep_per_fill_and_equal_a_run_with_that_fill(
+    shapes, tmp_path):
+  """eval.extra_fills: the mask suites once more per fill, in files with a
+  _<fill> suffix whose records say their fill; the mean-fill files hold the
+  numbers of a run whose eval.fill is mean, and differ from zero fill."""
+  kw = {"eval.attacks": ("alpha", "gamma"),
+        "eval.suites": ("mask_sweep", "sparse_pixels")}
+  both = evaluate.evaluate(_cfg(**kw, **{"eval.extra_fills": ("mean",)}),
+                           str(tmp_path / "both"), StubModel(), {}, shapes,
+                           train.make_mesh())
+  alone = evaluate.evaluate(_cfg(**kw, **{"eval.fill": "mean"}),
+                            str(tmp_path / "alone"), StubModel(), {}, shapes,
+                            train.make_mesh())
+  for stem in ("mask_sweep", "sparse_pixels"):
+    zero = _read(os.path.join(both, f"{stem}.json"))
+    mean = _read(os.path.join(both, f"{stem}_mean.json"))
+    assert {r["fill"] for r in zero} == {"zero"}
+    assert {r["fill"] for r in mean} == {"mean"}
+    assert mean == _read(os.path.join(alone, f"{stem}.json"))
+    assert [r["accuracy"] for r in mean] != [r["accuracy"] for r in zero]
+    assert "mean fill" in open(os.path.join(both, f"{stem}_mean.md")).read()
+    assert os.path.exists(os.path.join(both, f"{stem}_mean.png"))
+
+
+def test_costly_attacks_run_at_eval_costly_ratios_on_the_subset(shapes,
+                                                                 tmp_path):
+  c = _cfg(**{"eval.attacks": ("alpha", "alpha_exhaustive"),
+              "eval.suites": ("mask_sweep",), "eval.ratios": (0.0, 0.1, 0.2),
+              "eval.costly_ratios": (0.2,)})
+  out = evaluate.evaluate(c, str(tmp_path), StubModel(), {}, shapes,
+                          train.make_mesh())
+  recs = _read(os.path.join(out, "mask_sweep.json"))
+  got = {(r["attack"], r["ratio"], r["n"]) for r in recs}
+  assert got == {("alpha", 0.0, 64), ("alpha", 0.1, 64), ("alpha", 0.2, 64),
+                 ("alpha_exhaustive", 0.2, 16)}
+  with pytest.raises(config_lib.ConfigError, match="eval.costly_ratios"):
+    config_lib.validate(_cfg(**{"eval.costly_ratios": (1.5,)}))
+
+
+@pytest.mark.parametrize("extra", [("zero",), ("mean", "mean"), ("grey",)])
+def test_extra_fills_must_be_distinct_known_fills_other_than_eval_fill(extra):
+  c = _cfg(**{"eval.extra_fills": extra})
+  with pytest.raises(config_lib.ConfigError, match="eval.extra_fills"):
+    config_lib.validate(c)
+
+
 def test_importing_evaluation_keeps_the_backend_and_needs_no_train():
   code = ("import matplotlib; b = matplotlib.get_backend(); "
           "import mdr.evaluate, mdr.report, mdr.robustness, mdr.patch_eval; "

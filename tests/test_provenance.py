@@ -1,6 +1,6 @@
-"""run.json provenance of experiments/fast_cpu.py: written when a run starts
-(commit, dirty state, machine) and completed when it ends; a resumed run
-says from which step."""
+"""run.json provenance of experiments/fast_cpu.py and experiments/cifar10.py:
+written when a run starts (commit, dirty state, machine) and completed when
+it ends; a resumed run says from which step."""
 
 import json
 import os
@@ -13,16 +13,20 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Stands in for `python -m mdr.main`: checks that run.json already exists
 # and says "running" with the commit, then writes what a run leaves behind.
 FAKE_RUN = textwrap.dedent("""
-    import json, os, sys
+    import json, os, sys, time
     workdir, run_json = sys.argv[1], sys.argv[2]
     rec = json.load(open(run_json))
     assert rec["status"] == "running", rec
     assert len(rec["commit"]) == 40 and rec["machine"]["cpus"] >= 1, rec
+    time.sleep(0.3)  # the wall time must cover the run (rounded to 0.1 s)
     os.makedirs(os.path.join(workdir, "eval"), exist_ok=True)
     for name in ("metrics.jsonl", "config.json"):
       open(os.path.join(workdir, name), "w").write("{}")
     json.dump({"accuracy": 12.5}, open(os.path.join(workdir, "eval",
                                                     "clean.json"), "w"))
+    for name in ("mask_sweep.json", "sparse_pixels.json",
+                 "mask_sweep_mean.json"):
+      open(os.path.join(workdir, "eval", name), "w").write("[]")
 """)
 
 DRIVER = textwrap.dedent("""
@@ -60,7 +64,7 @@ def test_run_json_written_at_start_and_completed_at_end(tmp_path):
   rec, path = _drive(tmp_path)
   assert rec["status"] == "done" and rec["commit"] == head
   assert rec["resumed_from_step"] is None
-  assert rec["started"] <= rec["finished"] and rec["wall_s"] > 0
+  assert rec["started"] <= rec["finished"] and rec["wall_s"] >= 0.3
   assert isinstance(rec["code_dirty"], bool)
   assert json.load(open(os.path.join(path, "clean.json")))["accuracy"] == 12.5
 
@@ -70,3 +74,51 @@ def test_a_resumed_run_says_from_which_step(tmp_path):
               "48")
   rec, _ = _drive(tmp_path)
   assert rec["status"] == "done" and rec["resumed_from_step"] == 48
+
+
+CIFAR10_DRIVER = textwrap.dedent("""
+    import os, sys
+    sys.path.insert(0, os.path.join({repo!r}, "experiments"))
+    import cifar10
+    from absl import app
+    def command(model, seed, scale, epochs, data_zip, workdir, overrides=()):
+      run_json = os.path.join({out!r}, "cifar10_cpu", model, f"seed{{seed}}",
+                              "run.json")
+      return [sys.executable, "-c", {fake!r}, workdir, run_json]
+    cifar10.command = command
+    sys.argv = ["cifar10.py", "--runs=mixed:2", "--out=" + {out!r},
+                "--workdirs=" + {workdirs!r}, "--zip=" + {zip!r}]
+    app.run(cifar10.main)
+""")
+
+
+def _drive_cifar10(tmp_path):
+  out, workdirs = str(tmp_path / "out"), str(tmp_path / "wd")
+  data = tmp_path / "data.zip"
+  data.write_bytes(b"")
+  code = CIFAR10_DRIVER.format(repo=REPO, out=out, workdirs=workdirs,
+                               zip=str(data), fake=FAKE_RUN)
+  proc = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                        text=True, cwd=REPO, check=False)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  path = os.path.join(out, "cifar10_cpu", "mixed", "seed2")
+  return json.load(open(os.path.join(path, "run.json"))), path
+
+
+def test_cifar10_runs_record_provenance_and_copy_every_fill(tmp_path):
+  head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO,
+                        capture_output=True, text=True).stdout.strip()
+  rec, path = _drive_cifar10(tmp_path)
+  assert rec["status"] == "done" and rec["commit"] == head
+  assert rec["model"] == "mixed" and rec["seed"] == 2
+  assert rec["resumed_from_step"] is None and rec["wall_s"] >= 0.3
+  assert rec["started"] <= rec["finished"]
+  assert isinstance(rec["code_dirty"], bool)
+  assert sorted(os.listdir(path)) == sorted([
+      "run.json", "config.json", "metrics.jsonl", "clean.json",
+      "mask_sweep.json", "mask_sweep_mean.json", "sparse_pixels.json"])
+  os.makedirs(tmp_path / "wd" / "cifar10_cpu" / "mixed_seed2" / "checkpoints"
+              / "96")
+  os.remove(os.path.join(path, "run.json"))
+  rec, _ = _drive_cifar10(tmp_path)
+  assert rec["status"] == "done" and rec["resumed_from_step"] == 96

@@ -229,10 +229,11 @@ def test_build_without_results_says_what_to_run(tmp_path):
 def test_runner_records_cpu_and_versions():
   import jax  # pylint: disable=g-import-not-at-top
   cifar10 = _runner()
-  assert cifar10.versions()["jax"] == jax.__version__
-  assert cifar10.versions(("no-such-package-xyz",)) == {
+  prov = cifar10.provenance
+  assert prov.versions()["jax"] == jax.__version__
+  assert prov.versions(("no-such-package-xyz",)) == {
       "no-such-package-xyz": None}
-  assert isinstance(cifar10.cpu_model(), str) and cifar10.cpu_model()
+  assert isinstance(prov.cpu_model(), str) and prov.cpu_model()
 
 
 def test_runner_rejects_bad_runs():
