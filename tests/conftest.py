@@ -10,7 +10,8 @@ sys.path.insert(0, REPO)
 
 
 def tiny_config(**overrides):
-  """configs/demo.py shrunk to seconds: resnet_tiny, 8 steps, 2 ratios."""
+  """configs/demo.py shrunk to seconds: resnet_tiny, 8 steps, 2 ratios, the
+  clean and mask suites."""
   import importlib.util  # pylint: disable=g-import-not-at-top
   spec = importlib.util.spec_from_file_location(
       "demo_config", os.path.join(REPO, "configs", "demo.py"))
@@ -29,6 +30,10 @@ def tiny_config(**overrides):
   c.eval.draws = 2
   c.eval.sparse_draws = 2
   c.eval.batch_size = 48
+  # The mask suites only: the gradient and patch suites of configs/demo.py
+  # have their own tests, which ask for them.
+  c.eval.suites = ("clean", "mask_sweep", "sparse_pixels")
+  c.eval.attacks = ("alpha", "beta", "gamma", "alpha_pixels")
   return apply_overrides(c, overrides)
 
 
