@@ -4,10 +4,14 @@
 the other reading of (b): for each, the models it is tested on and its
 criteria. A criterion compares a quantity of the report's summary
 (``report_stats.summarize``) — one cell of a model, or that cell minus
-another — with a named threshold in a stated direction; a difference may
-also have to exceed the seed-to-seed noise. ``evaluate`` judges one claim
-on one model, criterion by criterion; the report words what the outcomes
-mean.
+another — with a named threshold in a stated direction, by a t-test over
+seeds (``stats``; two-sided, α = ``stats.ALPHA``): Welch's test for two
+models, a paired test for two cells of one model (per-seed differences), a
+one-sample test for one cell; the threshold is subtracted first. Its
+verdict is "supported" (significant in the stated direction),
+"contradicted" (significant against it) or "inconclusive at n = …" (not
+significant, or fewer than 2 seeds: no test). ``evaluate`` judges one claim
+on one model, criterion by criterion; the report words what they mean.
 
 A quantity is ``(model, cell)``. Cells: ``"clean"`` (nothing hidden),
 ``"<attack>@<ratio>"`` (the mask sweep), ``"sparse@<ratio>"`` (the
@@ -22,10 +26,15 @@ from __future__ import annotations
 import collections
 import dataclasses
 import operator
+import os
+import statistics
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import stats  # pylint: disable=g-import-not-at-top
 
 # Named thresholds. Accuracies and their differences are in points (%).
 RATIO = 0.2                 # the hidden share the attacks are compared at
-NOISE_FACTOR = 2            # a difference counts beyond this × seed noise
 CENTRAL_GAP = 20.0          # central: β minus γ on `clean`, at least this
 FEW_PIXELS_ACCURACY = 50.0  # (b): "more than 50 %", read as accuracy ...
 FEW_PIXELS_VISIBLE = 0.10   # ... with at most this share of pixels visible
@@ -36,14 +45,13 @@ MIXED_GAMMA_GAIN = 30.0     # (c): γ at RATIO above `clean` by more than this
 
 @dataclasses.dataclass(frozen=True)
 class Criterion:
-  """Passes when ``quantity [- minus] <op> threshold`` (and beyond noise)."""
+  """``quantity [- minus] <op> threshold``, tested over seeds."""
   name: str
   quantity: tuple[str, str]          # (model, cell)
   op: str                            # ">", ">=", "<" or "<="
   threshold: float
   minus: tuple[str, str] | None = None  # (model, cell) subtracted
-  beyond_noise: bool = False  # |difference| > NOISE_FACTOR × seed_noise
-  every_seed: bool = False    # a value per seed; every one must pass
+  every_seed: bool = False    # descriptive: every seed's value must pass
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +64,9 @@ class Claim:
   skip: tuple[str, ...] = ()    # left out when ``models`` is None
 
 
-Outcome = collections.namedtuple("Outcome", "value passed")
+# value: the difference of means (or the mean); passed: verdict ==
+# "supported"; test: the stats dict (None without one); verdict: its word.
+Outcome = collections.namedtuple("Outcome", "value passed test verdict")
 
 M = "{model}"  # the model under test
 
@@ -81,13 +91,13 @@ CLAIMS = (
         models=("masked", "masked_all", "masked_sparse"),
         criteria=(
             Criterion("clean", (M, "clean"), "<", 0.0,
-                 minus=("clean", "clean"), beyond_noise=True),
+                 minus=("clean", "clean")),
             Criterion("alpha", (M, _at("alpha")), ">", 0.0,
-                 minus=("clean", _at("alpha")), beyond_noise=True),
+                 minus=("clean", _at("alpha"))),
             Criterion("beta", (M, _at("beta")), ">", 0.0,
-                 minus=("clean", _at("beta")), beyond_noise=True),
+                 minus=("clean", _at("beta"))),
             Criterion("gamma", (M, _at("gamma")), ">", 0.0,
-                 minus=("clean", _at("gamma")), beyond_noise=True),
+                 minus=("clean", _at("gamma"))),
         )),
     Claim(
         "b",
@@ -104,7 +114,7 @@ CLAIMS = (
         models=None,
         criteria=(
             Criterion("accuracy", (M, "sparse@{past_half}"), ">=",
-                 FEW_PIXELS_ACCURACY),
+                 FEW_PIXELS_ACCURACY, every_seed=True),
         )),
     Claim(
         "c",
@@ -117,11 +127,11 @@ CLAIMS = (
             Criterion("gamma_rise", (M, _at("gamma")), ">", MIXED_GAMMA_GAIN,
                  minus=("clean", _at("gamma"))),
             Criterion("alpha", (M, _at("alpha")), ">", 0.0,
-                 minus=("clean", _at("alpha")), beyond_noise=True),
+                 minus=("clean", _at("alpha"))),
             Criterion("beta", (M, _at("beta")), ">", 0.0,
-                 minus=("clean", _at("beta")), beyond_noise=True),
+                 minus=("clean", _at("beta"))),
             Criterion("gamma", (M, _at("gamma")), ">", 0.0,
-                 minus=("clean", _at("gamma")), beyond_noise=True),
+                 minus=("clean", _at("gamma"))),
         )),
 )
 CLAIM = {c.name: c for c in CLAIMS}
@@ -130,34 +140,54 @@ _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt,
         "<=": operator.le}
 
 
-def seed_noise(summary, cell):
-  """Seed-to-seed std of a cell ("clean" or "attack@ratio"): the largest
-  sample std over seeds among the models that have two or more seeds."""
-  stds = []
-  for s in summary.values():
-    if len(s["seeds"]) < 2:
-      continue
-    e = s["clean"] if cell == "clean" else s["sweep"].get(cell)
-    if e is not None:
-      stds.append(e["spread"])
-  return max(stds, default=0.0)
+def seeds_of(summary, model, cell):
+  """The per-seed values of a cell ("clean", "attack@ratio",
+  "sparse@ratio", "visible_at_50") of a model, or None if not measured."""
+  s = summary[model]
+  if cell == "visible_at_50":
+    return [measured for measured, _ in s["visible_at_50"]["per_seed"]]
+  if cell == "clean":
+    e = s["clean"]
+  elif cell.startswith("sparse@"):
+    e = s["sparse"].get(cell[len("sparse@"):])
+  else:
+    e = s["sweep"].get(cell)
+  return None if e is None else list(e["seeds"])
 
 
-def compare(summary, model, cell):
-  """(model's mean, clean model's mean, delta, significant) or None.
+def test_difference(a, b=None, threshold=0.0, direction=+1, paired=False):
+  """(test dict or None, verdict) of ``mean(a) [- mean(b)] - threshold``.
 
-  A difference is significant when it exceeds NOISE_FACTOR times the
-  seed-to-seed std of that cell (``seed_noise``).
+  ``b`` None: one-sample t-test; ``paired``: on the per-seed differences;
+  else Welch's test. Fewer than 2 values (per sample): no test,
+  "inconclusive at n = …".
   """
-  if model not in summary or "clean" not in summary:
+  if b is not None and paired:
+    a, b = [x - y for x, y in zip(a, b)], None
+  if len(a) < 2 or (b is not None and len(b) < 2):
+    n = f"{len(a)}" if b is None else f"{len(a)} + {len(b)}"
+    return None, f"inconclusive at n = {n} (no test)"
+  shifted = [x - threshold for x in a]
+  test = (stats.one_sample(shifted) if b is None
+          else stats.welch(shifted, b))
+  test["threshold"] = threshold
+  test["kind"] = ("paired" if paired else "one-sample") if b is None else (
+      "Welch")
+  return test, stats.verdict(test, direction)
+
+
+def compare(summary, model, cell, base="clean"):
+  """(model's mean, base model's mean, delta, Welch test or None, verdict)
+  of one cell, or None where either is not measured. The verdict is
+  two-sided: "supported" means a significant rise."""
+  if model not in summary or base not in summary:
     return None
-  a, b = (summary[m]["clean"] if cell == "clean"
-          else summary[m]["sweep"].get(cell) for m in (model, "clean"))
+  a, b = seeds_of(summary, model, cell), seeds_of(summary, base, cell)
   if a is None or b is None:
     return None
-  d = a["mean"] - b["mean"]
-  return (a["mean"], b["mean"], d,
-          abs(d) > NOISE_FACTOR * seed_noise(summary, cell))
+  ma, mb = statistics.fmean(a), statistics.fmean(b)
+  test, word = test_difference(a, b)
+  return ma, mb, ma - mb, test, word
 
 
 def past_half(summary):
@@ -174,30 +204,16 @@ def tested_models(claim, summary):
   return list(claim.models)
 
 
-def _value(summary, model, cell):
-  """A cell's mean, each seed's value for visible_at_50, or None."""
-  s = summary[model]
-  if cell == "clean":
-    return s["clean"]["mean"]
-  if cell == "visible_at_50":
-    return [measured for measured, _ in s["visible_at_50"]["per_seed"]]
-  part, key = "sweep", cell
-  if cell.startswith("sparse@"):
-    part, key = "sparse", cell[len("sparse@"):]
-  e = s[part].get(key)
-  return None if e is None else e["mean"]
-
-
 def _passes(criterion, value):
   return value is not None and _OPS[criterion.op](value, criterion.threshold)
 
 
 def evaluate(claim, summary, model):
-  """{criterion name: Outcome(value, passed)} of ``claim`` on ``model``.
+  """{criterion name: Outcome(value, passed, test, verdict)} of ``claim``
+  on ``model``.
 
-  None when a model the claim names is not in the summary. A value is the
-  quantity (minus the other cell) or None where a cell is not measured; a
-  criterion with no value fails.
+  None when a model the claim names is not in the summary. A criterion
+  whose cells are not measured has value None and verdict "not measured".
   """
   names = dict(model=model, past_half=past_half(summary))
 
@@ -210,15 +226,34 @@ def evaluate(claim, summary, model):
     return None
   out = {}
   for c in claim.criteria:
-    m, cell = fill(c.quantity)
-    value = _value(summary, m, cell)
-    if c.minus is not None and value is not None:
-      base = _value(summary, *fill(c.minus))
-      value = None if base is None else value - base
+    qm, qcell = fill(c.quantity)
+    a = seeds_of(summary, qm, qcell)
+    b = None if c.minus is None else seeds_of(summary, *fill(c.minus))
+    if a is None or (c.minus is not None and b is None) or (
+        c.every_seed and any(v is None for v in a)):
+      out[c.name] = Outcome(None, False, None, "not measured")
+      continue
     if c.every_seed:
-      passed = value is not None and all(_passes(c, v) for v in value)
-    else:
-      passed = _passes(c, value) and (not c.beyond_noise or abs(value) > (
-          NOISE_FACTOR * seed_noise(summary, cell)))
-    out[c.name] = Outcome(value, passed)
+      passed = all(_passes(c, v) for v in a)
+      out[c.name] = Outcome(a, passed, None, "supported" if passed else
+                            "not supported")
+      continue
+    value = statistics.fmean(a) - (0.0 if b is None else statistics.fmean(b))
+    direction = +1 if c.op in (">", ">=") else -1
+    paired = c.minus is not None and fill(c.minus)[0] == qm
+    test, word = test_difference(a, b, c.threshold, direction, paired)
+    out[c.name] = Outcome(value, word == "supported", test, word)
   return out
+
+
+def claim_verdict(outcomes):
+  """A claim's word from its criteria: "supported" if every one is,
+  "not supported" if one is contradicted (or, descriptive, fails), else
+  "inconclusive" (with the n of the first inconclusive test)."""
+  words = [o.verdict for o in outcomes.values()]
+  if all(w == "supported" for w in words):
+    return "supported"
+  if any(w in ("contradicted", "not supported") for w in words):
+    return "not supported"
+  return next((w for w in words if w.startswith("inconclusive")),
+              "not measured")

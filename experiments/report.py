@@ -37,12 +37,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # The names below are re-exported: callers import them from this module.
 import claims
 import report_load
-from claims import compare, seed_noise
+import stats
+from claims import compare
 from report_load import REPO, RESULTS, MODELS, load, same_code
 from report_plots import COLORS, plot_sparse, plot_sweeps
 from report_stats import (aggregate, check, clean_accuracy, combine,
                           summarize, sweep_entry, visible_at_threshold)
-from report_tables import (HEADLINE, attack_markdown, fmt_cell, fmt_machine,
+from report_tables import (HEADLINE, attack_markdown, attacks_of, fmt_cell,
+                           fmt_machine,
                            fmt_pct, matrix_markdown, rerun_headline_markdown,
                            rerun_markdown, runs_markdown, sparse_markdown)
 from seed_paper import (ATTACKS, LONG, MATRIX_RATIOS, SEED_ATTACKS,
@@ -61,17 +63,23 @@ DESCRIBE = {
                      "(`configs/masked.py`, `train.ratio_max=0.99`; the "
                      "others hide 0–20 % in training)",
 }
-NOISE_RULE = ("A difference counts only if it exceeds twice the seed-to-seed "
-              "std of that cell (the largest among the models with two or "
-              "more seeds; {noise}).")
+TEST_RULE = (
+    "Each criterion is a t-test over seeds (two-sided, α = 0.05): Welch's "
+    "test between two models, a paired test between two cells of one model, "
+    "with the criterion's threshold subtracted first; \"supported\" means "
+    "significant in the stated direction, \"contradicted\" significant "
+    "against it, \"inconclusive at n = …\" neither (or fewer than 2 seeds: "
+    "no test). A claim is supported when every criterion is.")
 
 
 def _change(c, symbol):
-  """A compare() result: "α +6.00 (69.00 vs 63.00[, within noise])"."""
+  """A compare() result: "α +6.00 (69.00 vs 63.00, p = 0.01)"."""
   if c is None:
     return f"{symbol} not measured"
-  return (f"{symbol} {c[2]:+.2f} ({c[0]:.2f} vs {c[1]:.2f}"
-          f"{'' if c[3] else ', within noise'})")
+  ma, mb, d, test, _ = c
+  p = (f", Welch p = {test['p']:.2g}, n = {test['n_a']} vs {test['n_b']}"
+       if test else ", no test at n = 1")
+  return f"{symbol} {d:+.2f} ({ma:.2f} vs {mb:.2f}{p})"
 
 
 def _visible(v, last):
@@ -83,15 +91,11 @@ def _yes(ok):
   return "yes" if ok else "no"
 
 
-def _noise_rule(summary):
-  """The sentence saying which differences count, with the noise levels."""
-  if not any(len(s["seeds"]) > 1 for s in summary.values()):
-    return ("No model has two seeds yet, so seed-to-seed noise is unknown and "
-            "every difference counts.")
-  cells = ["clean"] + [f"{a}@{claims.RATIO:g}" for a in SEED_ATTACKS]
-  names = ["clean"] + [f"{SYMBOL[a]} at 20 %" for a in SEED_ATTACKS]
-  return NOISE_RULE.format(noise=", ".join(
-      f"{n}: {seed_noise(summary, c):.2f}" for n, c in zip(names, cells)))
+def _criterion(outcome):
+  """"supported (Δ = …, Welch t = …, p = …)" of one criterion."""
+  if outcome.test is None:
+    return outcome.verdict
+  return f"{outcome.verdict} ({stats.describe(outcome.test)})"
 
 
 def _central_markdown(summary):
@@ -104,18 +108,18 @@ def _central_markdown(summary):
           for a in ("beta", "gamma"))
   if not b or not g:
     return []
-  result = claims.evaluate(claim, summary, model)
-  verdict = "holds" if result["gap"].passed else "does not hold"
+  gap = claims.evaluate(claim, summary, model)["gap"]
   return [
-      f"**Central observation — {claim.statement}: {verdict}.** Clean model, "
-      f"20 % hidden: β {fmt_cell(b)} ({b['hidden_pixels']} pixels), γ "
-      f"{fmt_cell(g)} ({g['hidden_pixels']} pixels): a gap of "
-      f"{result['gap'].value:.2f} points (seed paper: 68.36 vs 14.07, a gap "
-      f"of 54.29). Criterion: a gap of at least {claims.CENTRAL_GAP:g} "
-      "points.\n"]
+      f"**Central observation — {claim.statement}: "
+      f"{claims.claim_verdict({'gap': gap})}.** Clean model, 20 % hidden: β "
+      f"{fmt_cell(b)} ({b['hidden_pixels']} pixels), γ {fmt_cell(g)} "
+      f"({g['hidden_pixels']} pixels): a gap of {gap.value:.2f} points (seed "
+      "paper: 68.36 vs 14.07, a gap of 54.29). Criterion: a gap of at least "
+      f"{claims.CENTRAL_GAP:g} points, paired over seeds: "
+      f"{_criterion(gap)}.\n"]
 
 
-def _masked_markdown(summary, rule):
+def _masked_markdown(summary):
   """Claim (a), once per mask-trained model."""
   claim = claims.CLAIM["a"]
   out = []
@@ -123,27 +127,13 @@ def _masked_markdown(summary, rule):
     result = claims.evaluate(claim, summary, model)
     if result is None:
       continue
-    beyond = [a for a in SEED_ATTACKS if result[a].passed]
-    loses = result["clean"].passed
-    if all(o.passed for o in result.values()):
-      verdict = "supported"
-    elif beyond:
-      rest = [SYMBOL[a] for a in SEED_ATTACKS if a not in beyond]
-      verdict = ("partly supported (resists " + ", ".join(
-          SYMBOL[a] for a in beyond) + " beyond noise" + (
-              "; " + ", ".join(rest) + " gain within noise" if rest else "")
-                 + ("" if loses else "; no measurable loss of clean accuracy")
-                 + ")")
-    else:
-      verdict = "not supported"
-    gains = [compare(summary, model, f"{a}@{claims.RATIO:g}") for a in ATTACKS]
+    verdict = claims.claim_verdict(result)
     out.append(
-        f"**(a) {claim.statement} — `{model}`: {verdict}.** Clean: "
-        f"{_change(compare(summary, model, 'clean'), '')[1:]} against "
-        "`clean`. At 20 % hidden, against `clean`: " + ", ".join(
-            _change(c, SYMBOL[a]) for a, c in zip(ATTACKS, gains))
-        + ". Criterion: a lower clean accuracy and a higher one under each of "
-        f"α, β, γ at 20 %. {rule}\n")
+        f"**(a) {claim.statement} — `{model}`: {verdict}.** Against `clean`: "
+        "clean accuracy lower: " + _criterion(result["clean"]) + "; at 20 % "
+        "hidden higher under " + "; ".join(
+            f"{SYMBOL[a]}: {_criterion(result[a])}" for a in SEED_ATTACKS)
+        + ".\n")
   return out
 
 
@@ -190,34 +180,87 @@ def _few_pixels_markdown(summary):
   return out
 
 
-def _mixed_markdown(summary, rule):
+def _mixed_markdown(summary):
   """Claim (c), on the mixed-trained model."""
   claim = claims.CLAIM["c"]
   (model,) = claim.models
   result = claims.evaluate(claim, summary, model)
   if result is None:
     return []
-  verdict = ("supported" if all(o.passed for o in result.values())
-             else "not supported")
-  gains = [compare(summary, model, f"{a}@{claims.RATIO:g}") for a in ATTACKS]
   return [
-      f"**(c) {claim.statement}: {verdict}.** Clean: "
-      f"{_change(compare(summary, model, 'clean'), '')[1:]} against "
-      f"`clean` (the criterion: within {claims.MIXED_CLEAN_DROP:g} "
-      f"points: {_yes(result['clean'].passed)}). At 20 % hidden, against "
-      "`clean`: " + ", ".join(_change(c, SYMBOL[a])
-                             for a, c in zip(ATTACKS, gains))
-      + f" (the criterion: γ rises by more than "
-      f"{claims.MIXED_GAMMA_GAIN:g} points: "
-      f"{_yes(result['gamma_rise'].passed)}). {rule}\n"]
+      f"**(c) {claim.statement}: {claims.claim_verdict(result)}.** Against "
+      f"`clean`: clean accuracy at most {claims.MIXED_CLEAN_DROP:g} points "
+      f"lower: {_criterion(result['clean'])}; γ at 20 % more than "
+      f"{claims.MIXED_GAMMA_GAIN:g} points higher: "
+      f"{_criterion(result['gamma_rise'])}; higher at all under "
+      + "; ".join(f"{SYMBOL[a]}: {_criterion(result[a])}"
+                  for a in SEED_ATTACKS) + ".\n"]
 
 
 def claims_markdown(summary):
   """The seed's observation and claims (a)-(c), each with its numbers."""
-  rule = _noise_rule(summary)
-  return "\n".join(_central_markdown(summary) + _masked_markdown(summary, rule)
-                   + _few_pixels_markdown(summary)
-                   + _mixed_markdown(summary, rule))
+  return "\n".join([TEST_RULE + "\n"] + _central_markdown(summary)
+                   + _masked_markdown(summary)
+                   + _few_pixels_markdown(summary) + _mixed_markdown(summary))
+
+
+def exhaustive_markdown(summary):
+  """α (saliency) against α* (the worst-case square), per model."""
+  rows = []
+  for model in summary:
+    a = sweep_entry(summary, model, "alpha", claims.RATIO)
+    x = sweep_entry(summary, model, "alpha_exhaustive", claims.RATIO)
+    x0 = sweep_entry(summary, model, "alpha_exhaustive", 0.0)
+    if a is None or x is None:
+      continue
+    rows.append(f"| {model} | {fmt_cell(a)} | {fmt_cell(x)} | "
+                f"{fmt_cell(x0, spread=False)} | {x['n']} |")
+  if not rows:
+    return ""
+  return (
+      "α picks the square with the largest input-gradient saliency; α* "
+      "tries every position of the same square and keeps, per image, the "
+      "worst one — the attack α approximates. The gap is how much the "
+      "seed's heuristic leaves on the table. α* runs on a fixed subset of "
+      "the test images (n below; its 0 % column is the clean accuracy on "
+      "that subset), α on all of them.\n\n"
+      "| model | α at 20 % | α* at 20 % | clean on the α* subset | α* "
+      "images |\n|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
+
+
+def fill_markdown(summaries):
+  """The same cells under each fill: is γ's damage the pepper or the loss?"""
+  fills = list(summaries)
+  if len(fills) < 2:
+    return ""
+  models = [m for m in summaries[fills[0]] if all(m in summaries[f]
+                                                  for f in fills)]
+  head = ["model"] + [f"{SYMBOL[a]} 20 %, {f}" for a in SEED_ATTACKS
+                      for f in fills] + [f"γ 10 % visible, {f}" for f in fills]
+  lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+  tests = []
+  for m in models:
+    cells = [m]
+    for a in SEED_ATTACKS:
+      for f in fills:
+        cells.append(fmt_cell(sweep_entry(summaries[f], m, a, claims.RATIO)))
+    for f in fills:
+      cells.append(fmt_cell(summaries[f][m]["sparse"].get("0.9")))
+    lines.append("| " + " | ".join(cells) + " |")
+    g = [claims.seeds_of(summaries[f], m, f"gamma@{claims.RATIO:g}")
+         for f in fills[:2]]
+    if all(g):
+      test, word = claims.test_difference(g[1], g[0], paired=True)
+      tests.append(f"`{m}`: γ at 20 % under {fills[1]} minus {fills[0]} fill "
+                   + (stats.describe(test) if test else word))
+  return (
+      "Every attack of the sweep and the sparse-pixel curve, once with "
+      "hidden pixels set to zero (black) and once to the training set's "
+      "mean colour (`eval.extra_fills`). If γ's damage were the information "
+      "removed, the fill would not matter; if it is the black pepper (a "
+      "shift of the input distribution), mean fill removes much of it.\n\n"
+      + "\n".join(lines) + "\n\nPaired over seeds (the same models under "
+      "both fills): " + "; ".join(tests) + ".\n")
 
 
 def differences_markdown(summary):
@@ -298,10 +341,32 @@ def rerun_verdict(record):
   return "\n".join(out) + "\n"
 
 
-def scale_section(scale, summary, rel, rerun=None):
+SPREAD_NOTE = (
+    "Each cell keeps two spreads apart: `mean ± std over seeds` (models "
+    "with several seeds; the seeds column gives n) and `(d …)`, the std "
+    "over the eval draws of the random masks within a seed (root mean "
+    "square over seeds; absent for α, α* and α-pixels, which are "
+    "deterministic given the model). The draw spread says how much a cell "
+    "moves with the masks drawn; only the seed spread says how much it "
+    "moves with the training run, and the verdicts test over seeds.")
+
+
+SCALE_TITLE = {
+    "cpu": "CPU scale: the fast network (airbench, width 0.25, 8 epochs)",
+    "cpu_resnet8": "the first CPU scale: ResNet-8, 8 epochs",
+    "gpu": "full scale (GPU)",
+}
+
+
+def summary_fill(summary):
+  """The fill of a summary's records ("zero" for runs before fills)."""
+  return next(iter(summary.values())).get("fill") or "zero"
+
+
+def scale_section(scale, summary, rel, rerun=None, by_fill=None):
   names = {s["model_name"] for s in summary.values()}
   parts = [
-      f"## CIFAR-10 (JPEG copy), {scale.upper()} scale\n",
+      f"## CIFAR-10 (JPEG copy), {SCALE_TITLE.get(scale, scale)}\n",
       "Models: " + "; ".join(f"`{m}` — {DESCRIBE.get(m, m)}" for m in summary)
       + f". Network: {', '.join(sorted(map(str, names)))}. Top-1 accuracy (%) "
       "on the 10,000 test images; hidden pixels filled with "
@@ -312,20 +377,29 @@ def scale_section(scale, summary, rel, rerun=None):
       matrix_markdown(summary),
       f"![all sweeps]({rel}/all_sweeps.png)\n",
       "### Per attack, with spread\n",
-      "Mean ± sample std over seeds for models with several seeds. For a "
-      "model with one seed the ± is only the std over the eval draws of the "
-      "random masks (0 for α and α-pixels, deterministic given the model): "
-      "it says nothing of seed-to-seed variation, which the models with "
-      "several seeds show. Column headers give the hidden pixels of 32×32.\n"]
-  for attack in ATTACKS:
+      SPREAD_NOTE + " Column headers give the hidden pixels of 32×32.\n"]
+  for attack in attacks_of(summary):
     parts += [f"**{LONG[attack]}**\n", attack_markdown(summary, attack)]
+  exhaustive = exhaustive_markdown(summary)
+  if exhaustive:
+    parts += ["### The saliency square α against the worst-case square α*\n",
+              exhaustive]
   parts += [
       "### Sparse pixels: γ hiding up to 99 %\n",
       "Accuracy (%) by share of *visible* pixels; mean ± spread as above.\n",
       sparse_markdown(summary),
       f"![all sparse-pixel curves]({rel}/all_sparse.png)\n",
       "### The seed's claims, tested\n",
-      claims_markdown(summary),
+      claims_markdown(summary)]
+  fills = by_fill or {}
+  if len(fills) > 1:
+    parts += ["### Fill: zero against mean\n", fill_markdown(fills)]
+    for fill, other in fills.items():
+      if fill != summary_fill(summary):
+        parts += [f"**The claims again, with {fill} fill** (the same models "
+                  "and tests; only the hidden pixels' value differs):\n",
+                  claims_markdown(other)]
+  parts += [
       "### Differences from the seed\n",
       differences_markdown(summary),
       "### Runs\n",
@@ -379,8 +453,18 @@ def build(results=RESULTS, out_md=None, preamble="", postscript=""):
     if not models:
       continue
     summary = summarize(models)
+    fills = sorted({f for runs in models.values() for r in runs
+                    for f in r["fills"]})
+    by_fill = {summary_fill(summary): summary}
+    for fill in fills:
+      if fill not in by_fill:
+        by_fill[fill] = summarize(models, fill)
     with open(os.path.join(scale_dir, "summary.json"), "w") as f:
       json.dump(summary, f, indent=1)
+    for fill, other in by_fill.items():
+      if other is not summary:
+        with open(os.path.join(scale_dir, f"summary_{fill}.json"), "w") as f:
+          json.dump(other, f, indent=1)
     title = f"CIFAR-10 (JPEG copy), {scale} scale"
     plot_sweeps(os.path.join(scale_dir, "all_sweeps.png"), summary,
                 f"Mask attacks on every trained model — {title}")
@@ -389,7 +473,8 @@ def build(results=RESULTS, out_md=None, preamble="", postscript=""):
     rel = os.path.relpath(scale_dir, os.path.dirname(out_md) if out_md
                           else os.path.join(REPO, "experiments"))
     sections.append(scale_section(scale, summary, rel,
-                                  report_load.load_rerun_check(scale_dir)))
+                                  report_load.load_rerun_check(scale_dir),
+                                  by_fill))
   if not sections:
     raise SystemExit(f"error: no results under {results}/cifar10_*/<model>/"
                      "seed<k>/run.json: run experiments/cifar10.py first")

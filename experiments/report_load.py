@@ -4,8 +4,11 @@ A scale's directory (``experiments/results/cifar10_<scale>/``) holds a
 ``<model>/seed<k>/`` per run, written by ``experiments/cifar10.py``:
 ``run.json`` (command, commit, wall time, machine), ``mask_sweep.json`` and
 ``sparse_pixels.json`` (the eval schema: ``attack, ratio, hidden_pixels,
-accuracy, std, n``) and ``config.json``; and, once a rerun has been compared
-with it (``python experiments/report.py --check``), ``rerun_check.json``.
+accuracy, std, n``, and ``fill`` in newer runs) and ``config.json``; the
+same two files per further fill (``mask_sweep_<fill>.json``,
+``sparse_pixels_<fill>.json``, ``eval.extra_fills``); and, once a rerun has
+been compared with it (``python experiments/report.py --check``),
+``rerun_check.json``. Runs whose ``run.json`` is not done are left out.
 """
 
 import glob
@@ -37,13 +40,23 @@ def load(scale_dir):
     d = os.path.dirname(path)
     model = os.path.basename(os.path.dirname(d))
     run = _read(path)
+    if run.get("status", "done") != "done":
+      continue  # still running, or failed
     sweep = _read(os.path.join(d, "mask_sweep.json"))
     sparse = _read(os.path.join(d, "sparse_pixels.json"))
     config = {}
     if os.path.exists(os.path.join(d, "config.json")):
       config = _read(os.path.join(d, "config.json"))
+    primary = config.get("eval", {}).get("fill", "zero")
+    fills = {primary: dict(sweep=sweep, sparse=sparse)}
+    for extra in sorted(glob.glob(os.path.join(d, "mask_sweep_*.json"))):
+      fill = os.path.basename(extra)[len("mask_sweep_"):-len(".json")]
+      other = os.path.join(d, f"sparse_pixels_{fill}.json")
+      if os.path.exists(other):
+        fills[fill] = dict(sweep=_read(extra), sparse=_read(other))
     models.setdefault(model, []).append(dict(
-        seed=run["seed"], sweep=sweep, sparse=sparse, run=run, config=config))
+        seed=run["seed"], sweep=sweep, sparse=sparse, fills=fills, run=run,
+        config=config))
   order = [m for m in MODELS if m in models] + sorted(set(models) - set(MODELS))
   return {m: sorted(models[m], key=lambda r: r["seed"]) for m in order}
 

@@ -2,11 +2,15 @@
 
 ``summarize`` turns the runs of a scale (``report_load.load``) into every
 number the report shows (written to ``summary.json``); ``check`` compares a
-rerun's result files with the committed ones, cell by cell. Across seeds a
-cell is the mean over seeds ± the sample std over seeds; with one seed it is
-the mean over the eval draws ± their std (0 for α and α-pixels, which are
-deterministic given the model).
+rerun's result files with the committed ones, cell by cell. A cell keeps
+two spreads apart: ``seed_std``, the sample std over seeds of the per-seed
+accuracies (None with one seed), and ``draw_std``, the std over the eval
+draws of the random masks within a seed (root mean square over seeds; 0 for
+α, α* and α-pixels, deterministic given the model). ``spread`` is the first
+where there are several seeds, else the second (the rerun check's unit).
 """
+
+import math
 
 import statistics
 
@@ -34,10 +38,13 @@ def aggregate(runs, field="sweep"):
   for k, recs in per.items():
     if len(recs) != len(runs):
       continue  # not measured for every seed
-    mean, spread = combine([r["accuracy"] for r in recs],
-                           [r["std"] for r in recs])
+    accs = [r["accuracy"] for r in recs]
+    mean, spread = combine(accs, [r["std"] for r in recs])
     out[k] = dict(mean=mean, spread=spread,
-                  seeds=[r["accuracy"] for r in recs],
+                  seed_std=statistics.stdev(accs) if len(accs) > 1 else None,
+                  draw_std=math.sqrt(statistics.fmean(
+                      r["std"] ** 2 for r in recs)),
+                  seeds=accs, n=recs[0].get("n"),
                   hidden_pixels=recs[0]["hidden_pixels"])
   return out
 
@@ -69,10 +76,26 @@ def visible_at_threshold(sparse, threshold=FEW_PIXELS_ACCURACY):
   return 1 - pts[-1][0], 1 - pts[-1][0]
 
 
-def summarize(models):
-  """Every number the report uses, as plain data (written to summary.json)."""
+def with_fill(runs, fill):
+  """The runs with their ``fill`` records as ``sweep`` / ``sparse`` (runs
+  without that fill are left out)."""
+  return [dict(r, sweep=r["fills"][fill]["sweep"],
+               sparse=r["fills"][fill]["sparse"]) for r in runs
+          if fill in r.get("fills", {})]
+
+
+def summarize(models, fill=None):
+  """Every number the report uses, as plain data (written to summary.json).
+
+  ``fill``: summarise the records of that fill (``report_load.load`` reads
+  every fill a run has); None: the primary one (``mask_sweep.json``).
+  """
   out = {}
   for model, runs in models.items():
+    if fill is not None:
+      runs = with_fill(runs, fill)
+      if not runs:
+        continue
     sweep = aggregate(runs, "sweep")
     sparse = aggregate(runs, "sparse")
     thresholds = []
@@ -90,9 +113,13 @@ def summarize(models):
         wall_min=[round(r["run"]["wall_s"] / 60, 1) for r in runs],
         commits=[r["run"]["commit"] + (
             "-dirty" if r["run"].get("code_dirty") else "") for r in runs],
-        load_avg=[r["run"].get("load_avg_1min") for r in runs],
+        load_avg=[r["run"].get("load_avg_1min") or [
+            r["run"].get("load_avg_1min_start"),
+            r["run"].get("load_avg_1min_end")] for r in runs],
         commands=[r["run"]["command"] for r in runs],
         machine=runs[0]["run"]["machine"],
+        fill=runs[0]["sweep"][0].get("fill", runs[0]["config"].get(
+            "eval", {}).get("fill")) if runs[0]["sweep"] else None,
         epochs=runs[0]["config"].get("train", {}).get("epochs"),
         model_name=runs[0]["config"].get("model", {}).get("name"),
         config_eval=runs[0]["config"].get("eval", {}),

@@ -23,12 +23,35 @@ def fmt_pct(x, digits=0):
 
 
 def fmt_cell(entry, spread=True):
-  """A summary cell: "mean ± spread", the mean alone, or "—" for None."""
+  """A summary cell, "—" for None; with ``spread`` the two spreads apart:
+  "mean ± seed std" (several seeds) and "(d draw std)" where the masks are
+  random: "71.20 ± 0.41 (d 0.12)", one seed "71.20 (d 0.12)". Cells of
+  summaries from before the split show "mean ± spread"."""
   if entry is None:
     return "—"
   if not spread:
     return f"{entry['mean']:.2f}"
-  return f"{entry['mean']:.2f} ± {entry['spread']:.2f}"
+  if "draw_std" not in entry:
+    return f"{entry['mean']:.2f} ± {entry['spread']:.2f}"
+  text = f"{entry['mean']:.2f}"
+  if entry.get("seed_std") is not None:
+    text += f" ± {entry['seed_std']:.2f}"
+  if entry["draw_std"] > 0:
+    text += f" (d {entry['draw_std']:.2f})"
+  return text
+
+
+def ratios_of(summary, attacks=ATTACKS, wanted=MATRIX_RATIOS):
+  """The ratios of ``wanted`` that some model measured for some attack."""
+  have = {float(k.split("@")[1]) for s in summary.values()
+          for k in s["sweep"] if k.split("@")[0] in attacks}
+  return tuple(r for r in wanted if any(abs(r - h) < 1e-9 for h in have))
+
+
+def attacks_of(summary):
+  """The report's attacks that some model measured, in ATTACKS order."""
+  have = {k.split("@")[0] for s in summary.values() for k in s["sweep"]}
+  return tuple(a for a in ATTACKS if a in have)
 
 
 def fmt_machine(m):
@@ -43,28 +66,27 @@ def _row(cells):
 
 def matrix_markdown(summary):
   """The matrix: a row per model, clean + each attack at 2..20 %, means."""
+  cols = [(a, r) for a in attacks_of(summary)
+          for r in ratios_of(summary, (a,))]
   head = ["model", "seeds", "clean"] + [
-      f"{SYMBOL[a]} {r * 100:.0f}%" for a in ATTACKS for r in MATRIX_RATIOS]
+      f"{SYMBOL[a]} {r * 100:.0f}%" for a, r in cols]
   lines = [_row(head), "|---" * len(head) + "|"]
   seed_cells = ["**seed paper** (ResNet, clean)", "—",
                 f"{SEED_TABLE['alpha'][0.0]:.2f}"]
-  for a in ATTACKS:
-    for r in MATRIX_RATIOS:
-      seed_cells.append(f"{SEED_TABLE[a][r]:.2f}" if a in SEED_TABLE else "—")
+  for a, r in cols:
+    seed_cells.append(f"{SEED_TABLE[a][r]:.2f}" if a in SEED_TABLE else "—")
   lines.append(_row(seed_cells))
   for model, s in summary.items():
     cells = [model, str(len(s["seeds"])), fmt_cell(s["clean"], spread=False)]
-    for a in ATTACKS:
-      for r in MATRIX_RATIOS:
-        cells.append(fmt_cell(sweep_entry(summary, model, a, r),
-                              spread=False))
+    for a, r in cols:
+      cells.append(fmt_cell(sweep_entry(summary, model, a, r), spread=False))
     lines.append(_row(cells))
   return "\n".join(lines) + "\n"
 
 
 def attack_markdown(summary, attack):
   """One attack: a row per model, clean + ratios, mean ± spread."""
-  ratios = (0.0,) + MATRIX_RATIOS
+  ratios = (0.0,) + ratios_of(summary, (attack,))
   pixels = {}
   for model in summary:
     for r in ratios:
@@ -77,10 +99,15 @@ def attack_markdown(summary, attack):
   if attack in SEED_TABLE:
     lines.append(_row(["seed paper"] + [f"{SEED_TABLE[attack][r]:.2f}"
                                         for r in ratios]))
+  ns = {sweep_entry(summary, m, attack, r)["n"] for m in summary
+        for r in ratios if sweep_entry(summary, m, attack, r)}
+  ns.discard(None)
   for model in summary:
     lines.append(_row([model] + [
         fmt_cell(sweep_entry(summary, model, attack, r)) for r in ratios]))
-  return "\n".join(lines) + "\n"
+  note = (f"\nOn {', '.join(map(str, sorted(ns)))} test images.\n"
+          if ns and max(ns) < 10000 else "")
+  return "\n".join(lines) + "\n" + note
 
 
 def sparse_markdown(summary):

@@ -38,16 +38,53 @@ def welch(a, b):
   return dict(out, t=t, df=df, p=p)
 
 
+def one_sample(a, mu=0.0):
+  """One-sample t-test of mean(a) - mu (two-sided ``p``).
+
+  For a paired comparison pass the per-seed differences. Returns
+  ``{"diff", "t", "df", "p", "n_a"}``; needs at least 2 values; zero
+  variance gives ``p`` 0 for a mean off ``mu`` and 1 on it.
+  """
+  a = [float(x) for x in a]
+  if len(a) < 2:
+    raise ValueError(f"a t-test needs >= 2 values, got {len(a)}")
+  diff = statistics.fmean(a) - mu
+  var = statistics.variance(a) / len(a)
+  df = float(len(a) - 1)
+  if var == 0:
+    return dict(diff=diff, n_a=len(a), df=df, p=0.0 if diff else 1.0,
+                t=math.copysign(math.inf, diff) if diff else 0.0)
+  t = diff / math.sqrt(var)
+  return dict(diff=diff, t=t, df=df, n_a=len(a),
+              p=float(betainc(df / 2, 0.5, df / (df + t * t))))
+
+
+def _n(test):
+  return (f"{test['n_a']} + {test['n_b']}" if "n_b" in test
+          else f"{test['n_a']}")
+
+
 def verdict(test, direction=+1, alpha=ALPHA):
   """``supported`` (significant in the claimed direction), ``contradicted``
-  (significant against it) or ``inconclusive at n = a + b``."""
+  (significant against it) or ``inconclusive at n = a + b`` (``n = a`` for
+  a one-sample or paired test)."""
   if test["p"] < alpha:
     return "supported" if test["diff"] * direction > 0 else "contradicted"
-  return f"inconclusive at n = {test['n_a']} + {test['n_b']}"
+  return f"inconclusive at n = {_n(test)}"
 
 
 def describe(test, unit="points"):
-  """``Δ = +1.23 points, Welch t = 4.5, df = 2.0, p = 0.046 (n = 2 vs 2)``."""
-  return (f"Δ = {test['diff']:+.2f} {unit}, Welch t = {test['t']:.2f}, "
+  """``Δ = +1.23 points, Welch t = 4.5, df = 2.0, p = 0.046 (n = 2 vs 2)``;
+  a one-sample or paired test: ``..., paired t = ..., (n = 3)``. A test of
+  a difference against a threshold (``test["threshold"]``, subtracted before
+  the test) shows the difference and the threshold: ``Δ = +41.38 points
+  against 20, ...``."""
+  thr = test.get("threshold", 0.0)
+  delta = f"Δ = {test['diff'] + thr:+.2f} {unit}" + (
+      f" against {thr:+g}" if thr else "")
+  if "n_b" not in test:
+    return (f"{delta}, t = {test['t']:.2f}, df = {test['df']:.0f}, "
+            f"p = {test['p']:.3g} (n = {test['n_a']})")
+  return (f"{delta}, Welch t = {test['t']:.2f}, "
           f"df = {test['df']:.1f}, p = {test['p']:.3g} "
           f"(n = {test['n_a']} vs {test['n_b']})")

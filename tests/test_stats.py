@@ -36,3 +36,40 @@ def test_verdict_words_follow_the_test():
   with pytest.raises(ValueError, match=">= 2 values"):
     stats.welch([1], [1, 2])
   assert "p = 0.0316 (n = 2 vs 2)" in stats.describe(big)
+
+
+def test_one_sample_and_paired_tests_match_reference_values():
+  # t = 2 / (1 / sqrt 3) = 3.4641, df = 2: p = 1 - 3.4641 / sqrt(3.4641² + 2)
+  # (the t distribution with 2 degrees of freedom in closed form).
+  r = stats.one_sample([1, 2, 3])
+  assert r["t"] == pytest.approx(3.4641016, abs=1e-6) and r["df"] == 2
+  assert r["p"] == pytest.approx(1 - 3.4641016 / math.sqrt(12 + 2), abs=1e-6)
+  assert stats.verdict(r) == "inconclusive at n = 3"
+  assert "t = 3.46, df = 2, p = 0.0742 (n = 3)" in stats.describe(r)
+  with pytest.raises(ValueError, match=">= 2 values"):
+    stats.one_sample([1])
+
+
+def test_claim_tests_subtract_the_threshold_and_pair_one_models_cells():
+  import claims  # pylint: disable=g-import-not-at-top
+  # Welch against a threshold: 72 vs 73 +- 1 is within 3 points, but at
+  # n = 2 + 3 not significantly (the report's claim (c) on such numbers).
+  test, word = claims.test_difference([72.0, 72.0], [74.0, 72.0, 73.0],
+                                      threshold=-3.0, direction=+1)
+  assert test["t"] == pytest.approx(2 / math.sqrt(1 / 3))
+  assert word == "inconclusive at n = 2 + 3"
+  assert "Δ = -1.00 points against -3" in stats.describe(test)
+  # Paired: the same 3 models' two cells differ by 10 +- 0.5: a one-sample
+  # test of the differences, not Welch's test of two noisy samples.
+  test, word = claims.test_difference([80.0, 70.5, 91.0], [70.0, 61.0, 80.5],
+                                      direction=+1, paired=True)
+  assert test["kind"] == "paired" and test["n_a"] == 3 and "n_b" not in test
+  assert word == "supported"
+  welch, _ = claims.test_difference([80.0, 70.5, 91.0], [70.0, 61.0, 80.5])
+  assert welch["p"] > 0.2          # the seed spread hides it unpaired
+  # Fewer than two seeds: no test, and the verdict says so.
+  assert claims.test_difference([1.0], [2.0, 3.0]) == (
+      None, "inconclusive at n = 1 + 2 (no test)")
+  test, word = claims.test_difference([60.0, 60.5], [64.0, 62.0, 63.0],
+                                      direction=+1)
+  assert word == "contradicted"
