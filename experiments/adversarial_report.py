@@ -34,6 +34,7 @@ ROBUST = "pgd@8"            # the robustness of the claim: PGD-20, ε 8/255
 # Catastrophic overfitting (Wong et al. 2020): robust to the single-step
 # attack, not to PGD. Flagged when PGD-20 at 8/255 is below CO_PGD % and FGSM
 # at 8/255 is more than CO_GAP points above it.
+IMAGE_PIXELS = 32 * 32   # CIFAR-10: the patch's share of the image
 CO_PGD = 5.0
 CO_GAP = 20.0
 EQUAL_ROBUSTNESS = 1.0      # points: "equal robustness" if the mean PGD-20
@@ -78,7 +79,8 @@ def summarize(runs):
       row["pgd_strong_n"] = strong["n"] if strong else None
       row["patch_images"] = (rec.get("patch") or {}).get("n")
       row["patch"] = {f"{r['variant']}/{r['domain']}": dict(
-          hit_target=r["hit_target"], not_source=r["not_source"], n=r["n"])
+          hit_target=r["hit_target"], not_source=r["not_source"], n=r["n"],
+          side=r.get("side"), pixels=r.get("pixels"))
                       for r in (rec.get("patch") or {}).get("records", [])
                       if "/" not in r["variant"] and "→" not in r["variant"]}
       row["catastrophic"] = (
@@ -291,7 +293,12 @@ def section(results=RESULTS, rel="results/cifar10_cpu/adversarial"):
              if any(k in s["patch"] for _, s in patched)]
     cell = lambda p: (f"{p['hit_target']:.1f} / {p['not_source']:.1f} "
                       f"(n = {p['n']})" if p else "—")
-    lines += ["**LaVAN patches** (a 5×5 patch, 2 % of the image; the mdr.main "
+    sizes = sorted({(p["side"], p["pixels"]) for _, s in patched
+                    for p in s["patch"].values() if p.get("side")})
+    size = " or ".join(f"{side}×{side} patch ({px / IMAGE_PIXELS * 100:.1f} % "
+                       f"of the image)" for side, px in sizes) or "patch"
+    lines += [f"**LaVAN patches** (a {size}, the nearest square to LaVAN's "
+              "2 %; the mdr.main "
               "suite `patch`; per image: the first " + "/".join(sorted({
                   f"{s['patch_images']:,}" for _, s in patched})) +
               " test images of a fixed permutation, at the bottom-right "

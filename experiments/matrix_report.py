@@ -25,7 +25,7 @@ cell is empty are read off the files too.
 ``matrix`` returns the rows, ``section`` the markdown section and ``write``
 stores the rows as ``matrix.json`` in the results directory.
 
-  python experiments/matrix_report.py    # writes matrix.json, prints the section
+  python experiments/matrix_report.py   # writes matrix.json, prints the section
 """
 
 import json
@@ -36,6 +36,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # pylint: disable=g-import-not-at-top
 import adversarial_report
+import provenance
 import random_mask_report
 from report_load import MODELS, ratio_key
 from seed_paper import SYMBOL
@@ -56,6 +57,7 @@ FILL = "zero"        # the fill of every mask column
 PGD_EPS = 8          # /255
 PATCH_DOMAIN = "image"   # the patch in [0, 1]: an image one could print
 TRANSFER = random_mask_report.MAIN   # "pgd16": PGD-20, ε 16/255
+IMAGE_PIXELS = 32 * 32   # CIFAR-10: the patch's share of the image
 MASK_ATTACKS = ("alpha", "alpha_exhaustive", "beta", "gamma", "alpha_pixels")
 # (key, header) in the table's order.
 COLUMNS = (
@@ -125,7 +127,7 @@ def _transfer(results_root):
   if not os.path.exists(path):
     return None
   run_json = os.path.join(d, "run.json")
-  if os.path.exists(run_json) and _read(run_json).get("status") != "done":
+  if os.path.exists(run_json) and not provenance.finished(_read(run_json)):
     return None
   t = _read(path)
   sources = [os.path.basename(s.rstrip("/")) for s in t.get("sources", [])]
@@ -181,6 +183,12 @@ def _seed_cells(rec, seed_dir, run, transfer):
   cells[key] = ((value, None) if value is not None else (
       None, "no robustness.json" if rec["robustness"] is None else
       f"robustness.json has no PGD at {PGD_EPS}/255"))
+  # Catastrophic overfitting, by adversarial_report's rule: robust to FGSM,
+  # not to PGD.
+  fgsm = robust_at(rec, "fgsm", PGD_EPS)
+  catastrophic = (value is not None and fgsm is not None and
+                  value < adversarial_report.CO_PGD and
+                  fgsm - value > adversarial_report.CO_GAP)
   patch = rec.get("patch")
   for variant in ("per_image", "universal"):
     key = f"lavan_{variant}"
@@ -194,6 +202,7 @@ def _seed_cells(rec, seed_dir, run, transfer):
   target = workdir_name(run, rec["seed"])
   if transfer is None:
     cells[key] = (None, "no random_mask/transfer/transfer.json")
+    sources = set()
   else:
     mine = [r for r in transfer["records"] if r["target"] == target]
     values = [r["accuracy"] for r in mine
@@ -201,7 +210,10 @@ def _seed_cells(rec, seed_dir, run, transfer):
     cells[key] = ((_mean(values), None) if values else (
         None, "not a target of the transfer matrix" if not mine else
         "no standard-network source in the transfer matrix but itself"))
-  return cells, config
+    sources = {r["source"] for r in mine
+               if r["source"] in transfer["standard"]
+               and r["source"] != target}
+  return cells, config, catastrophic, sources
 
 
 def _network(config):
@@ -230,12 +242,16 @@ def matrix(results_root=RESULTS):
   transfer = _transfer(results_root)
   rows = []
   for group, run, recs, run_dir in _runs(results_root):
-    per_seed, configs = {}, []
+    per_seed, configs, catastrophic, sources = {}, [], [], []
     for rec in recs:
-      cells, config = _seed_cells(rec, os.path.join(
+      cells, config, co, src = _seed_cells(rec, os.path.join(
           run_dir, f"seed{rec['seed']}"), run, transfer)
       per_seed[rec["seed"]] = cells
       configs.append(config)
+      if co:
+        catastrophic.append(rec["seed"])
+      if src:
+        sources.append(len(src))
     cells = {}
     for key, _ in COLUMNS:
       got = {s: c[key][0] for s, c in per_seed.items()
@@ -248,7 +264,8 @@ def matrix(results_root=RESULTS):
         name=run, label=_label(group, run), group=group,
         network=_one([_network(c) for c in configs]),
         epochs=_one([c.get("train", {}).get("epochs") for c in configs]),
-        seeds=len(recs), seed_list=sorted(per_seed), cells=cells))
+        seeds=len(recs), seed_list=sorted(per_seed), cells=cells,
+        catastrophic=catastrophic, transfer_sources=sorted(set(sources))))
   return rows
 
 
@@ -307,7 +324,7 @@ def _not_measured(rows):
 
 def _facts(runs):
   """The evaluation sizes the explanatory sentence quotes, from the files."""
-  mask, exhaustive, pgd, patch, side = set(), set(), set(), set(), set()
+  mask, exhaustive, pgd, patch, side, share = (set() for _ in range(6))
   for _, _, recs, _ in runs:
     for rec in recs:
       for r in rec["mask_sweep"] or []:
@@ -323,10 +340,13 @@ def _facts(runs):
           patch.add(rec["patch"]["n"])
         side.update(r["side"] for r in rec["patch"].get("records", [])
                     if r.get("side"))
+        share.update(r["pixels"] / IMAGE_PIXELS
+                     for r in rec["patch"].get("records", [])
+                     if r.get("pixels"))
   join = lambda s: "/".join(f"{x:,}" for x in sorted(s))
   return dict(mask=join(mask), exhaustive=join(exhaustive), pgd=join(pgd),
-              patch=join(patch),
-              side=join(side))
+              patch=join(patch), side=join(side),
+              share="/".join(f"{x * 100:.1f}" for x in sorted(share)))
 
 
 def _length(rows):
@@ -348,6 +368,21 @@ def _length(rows):
               for e in order) + "), so compare within a training length.")
 
 
+def _sources_sentence(rows):
+  """Says how many standard sources the transfer cells average over, when
+  rows differ (a standard row's own seed is never its source)."""
+  counts = {}
+  for row in rows:
+    if row["transfer_sources"]:
+      counts.setdefault(" or ".join(map(str, row["transfer_sources"])),
+                        []).append(row)
+  if len(counts) < 2:
+    return ""
+  return (" (" + "; ".join(
+      f"{n} source{'s' * (n != '1')} for {_names(r, rows)}"
+      for n, r in sorted(counts.items())) + ")")
+
+
 def section(results_root=RESULTS, rel="results/cifar10_cpu"):
   """The markdown section ("" when no run is done)."""
   rows = matrix(results_root)
@@ -356,15 +391,16 @@ def section(results_root=RESULTS, rel="results/cifar10_cpu"):
   facts = _facts(_runs(results_root))
   transfer = _transfer(results_root)
   what = [f"mask attacks at {RATIO * 100:g} % hidden with zero fill" +
-          (f" on {facts['mask']} test images" if facts["mask"] else "") + (f", α* (the worst-case square) on "
-                               f"{facts['exhaustive']} of its images"
-                               if facts["exhaustive"] else ""),
+          (f" on {facts['mask']} test images" if facts["mask"] else "") +
+          (f", α* (the worst-case square) on {facts['exhaustive']} of them"
+           if facts["exhaustive"] else ""),
           f"γ with {(1 - SPARSE_RATIO) * 100:.0f} % of the pixels visible"]
   if facts["pgd"]:
     what.append(f"PGD-20 on {facts['pgd']} test images")
   if facts["patch"]:
     what.append(
-        f"LaVAN: a {facts['side']}×{facts['side']} patch, 2 % of the image, "
+        f"LaVAN: a {facts['side']}×{facts['side']} patch ({facts['share']} % "
+        f"of the image, the nearest square to LaVAN's 2 %), "
         f"with values in [0, 1], per image on the correctly classified of "
         f"{facts['patch']} test images and universal (one patch for a "
         f"target class, at random positions), its targeted success in % "
@@ -376,7 +412,7 @@ def section(results_root=RESULTS, rel="results/cifar10_cpu"):
         f"network ({', '.join(transfer['standard'])}, never on the target "
         f"itself, averaged over those sources per target seed), counting "
         f"the images that fooled the source and that the target classifies "
-        f"correctly when clean")
+        f"correctly when clean" + _sources_sentence(rows))
   lines = [
       "## Every model × every attack (CPU scale)", "",
       f"Accuracy (%) of every trained model of this scale under every "
@@ -387,12 +423,25 @@ def section(results_root=RESULTS, rel="results/cifar10_cpu"):
       "| model | training | seeds | " +
       " | ".join(h for _, h in COLUMNS) + " |",
       "|---|---|---:|" + "---:|" * len(COLUMNS)]
+  pgd_key = f"pgd@{PGD_EPS}"
   for row in rows:
     lines.append(
         f"| {row['label']} | {_training(row)} | {row['seeds']} | " +
-        " | ".join(fmt_cell(row["cells"][k], row["seeds"])
+        " | ".join(fmt_cell(row["cells"][k], row["seeds"]) +
+                   (" †" if k == pgd_key and row["catastrophic"] else "")
                    for k, _ in COLUMNS) + " |")
   notes = _not_measured(rows)
+  co = [r for r in rows if r["catastrophic"]]
+  if co:
+    notes.append(
+        "† Catastrophic overfitting (Wong et al. 2020) in " + "; ".join(
+            f"{r['label']} seed{'s' * (len(r['catastrophic']) > 1)} "
+            f"{', '.join(map(str, r['catastrophic']))}" for r in co) +
+        f": its accuracy under FGSM at {PGD_EPS}/255 is more than "
+        f"{adversarial_report.CO_GAP:g} points above its accuracy under "
+        f"PGD-20, which is below {adversarial_report.CO_PGD:g} % (the model "
+        f"resists the one-step attack it trained on, not the multi-step "
+        f"one).")
   paragraph = ((["Not measured, as the result files show:"] if notes else [])
                + notes + [_length(rows)])
   lines += ["", " ".join(p for p in paragraph if p), ""]

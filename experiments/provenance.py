@@ -75,6 +75,13 @@ def is_done(path):
       "status") == "done"
 
 
+def finished(record):
+  """Whether a loaded ``run.json`` record is of a finished run: its status
+  says done, or it has no status (runs made before ``run_step``, whose
+  ``run.json`` was written only when they ended)."""
+  return record.get("status", "done") == "done"
+
+
 def _now():
   return datetime.datetime.now().isoformat(timespec="seconds")
 

@@ -505,38 +505,44 @@ files under `experiments/results/`; do not edit it by hand (edit the prose in
 
 ```bash
 pip install -e '.[test]'
-python experiments/cifar10.py      # CPU scale: clean (seeds 0-2), mixed (0, 1), masked, masked_all, masked_sparse (0)
+python experiments/cifar10.py      # CPU scale: clean, masked, mixed (seeds 0-2), then masked_all, masked_sparse
 python experiments/report.py       # this file, summary.json and the plots
 ```
 
-Optional, not in the results below: `--runs=masked:1,masked_all:1` (second
-seeds of the masked models). On a 2-core CPU one run took 14–86 minutes
-depending on the model and the machine's load (see Runs); the script skips
-runs whose `run.json` exists and resumes an interrupted one from its
-checkpoints.
+`python experiments/cifar10.py --scale=cpu_resnet8` makes the first CPU scale
+(ResNet-8) and `--scale=gpu` the full-width fast network on one GPU. The
+script skips runs whose `run.json` says done and resumes an interrupted one
+from its checkpoints.
 
-Each run is `python -m mdr.main --config configs/<name>.py:cpu
+Each run is `python -m mdr.main --config configs/<name>.py:<scale>
 --config.data.path=../shared/data/cifar10-jpeg.zip --config.seed=<k>` (the
 exact command is in each `run.json`): it trains, then writes the mask sweep
-(α, β, γ, α-pixels at 0–20 % hidden) and the sparse-pixel curve (γ up to 99 %
-hidden). `experiments/cifar10.py` copies the small eval files into
-`experiments/results/cifar10_<scale>/<model>/seed<k>/` — `mask_sweep.json`,
-`sparse_pixels.json` (the eval schema: `attack, ratio, hidden_pixels,
-accuracy, std, n`), their `.md` tables and `.png` plots, `config.json` and
-`run.json` (command, commit, wall time, machine). Checkpoints stay in the
-git-ignored `workdirs/`. `report.py` writes `summary.json` and the two
-overview plots beside the results, whatever `--out` says.
+(α, β, γ, α-pixels at 0–20 % hidden, and at the fast-network scales the
+worst-case square α* on a fixed subset, each under zero and mean fill) and
+the sparse-pixel curve (γ up to 99 % hidden). `experiments/cifar10.py` copies
+the small eval files into `experiments/results/cifar10_<scale>/<model>/seed<k>/`
+— `mask_sweep.json`, `sparse_pixels.json` (the eval schema: `attack, fill,
+ratio, hidden_pixels, accuracy, std, n`), `mask_sweep_mean.json` and
+`sparse_pixels_mean.json` (mean fill), their `.md` tables and `.png` plots,
+`config.json`, `metrics.jsonl` and `run.json` (written when the run starts:
+command, commit, whether the code had uncommitted changes, machine, the
+checkpoint step it resumed from; completed when it ends: status, wall time,
+load). Checkpoints stay in the git-ignored `workdirs/`. `report.py` writes
+`summary.json` (and `summary_mean.json`) and the two overview plots beside
+the results.
 
 """
 
 
-GPU_MISSING = """## CIFAR-10, full scale (ResNet-18, GPU): not run
+GPU_MISSING = """## CIFAR-10 on one GPU: not run
 
-No GPU was available when these results were made, so the full-scale runs —
-`python experiments/cifar10.py --scale=gpu --zip=<a carried copy of the zip>`
-(ResNet-18, bf16, 200 epochs) — are still to do; they would land in
-`experiments/results/cifar10_gpu/` and in a section of this file like the one
-above. The CPU scale above is the deliverable.
+No GPU was available when these results were made. `python
+experiments/cifar10.py --scale=gpu --zip=<the zip>` trains and evaluates
+three seeds each of `clean`, `masked` and `mixed` on the full-width fast
+network (airbench94's recipe, 9.9 epochs, bf16; `configs/<name>.py:gpu`),
+with the same evaluation as the CPU scale on all 10,000 test images; its
+results would land in `experiments/results/cifar10_gpu/` and a section of
+this file like the ones above.
 """
 
 
@@ -572,6 +578,12 @@ def main(argv):
     if os.path.isdir(d):
       sections.append(module.section(d, os.path.relpath(
           d, os.path.dirname(os.path.abspath(args.out)))))
+  import matrix_report  # pylint: disable=g-import-not-at-top
+  cpu = os.path.join(args.results, "cifar10_cpu")
+  if os.path.isdir(cpu):
+    sections.append(matrix_report.section(cpu, os.path.relpath(
+        cpu, os.path.dirname(os.path.abspath(args.out)))))
+    matrix_report.write(cpu)
   extra = "\n".join(s for s in sections if s)
   build(args.results, args.out, PREAMBLE,
         postscript="\n" + extra if extra else "")

@@ -15,6 +15,10 @@ import glob
 import json
 import os
 import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import provenance  # pylint: disable=g-import-not-at-top
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "experiments", "results")
@@ -40,7 +44,7 @@ def load(scale_dir):
     d = os.path.dirname(path)
     model = os.path.basename(os.path.dirname(d))
     run = _read(path)
-    if run.get("status", "done") != "done":
+    if not provenance.finished(run):
       continue  # still running, or failed
     sweep = _read(os.path.join(d, "mask_sweep.json"))
     sparse = _read(os.path.join(d, "sparse_pixels.json"))

@@ -13,6 +13,10 @@ import glob
 import json
 import os
 import statistics
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import provenance  # pylint: disable=g-import-not-at-top
 
 EVAL_FILES = ("mask_sweep", "robustness", "pgd_strong", "patch")
 EXTRA_EVAL = "extra_eval"
@@ -31,13 +35,13 @@ def load(results):
     d = os.path.dirname(path)
     run = os.path.basename(os.path.dirname(d))
     run_json = _read(path)
-    if run_json.get("status") != "done":   # running or failed: not reported
+    if not provenance.finished(run_json):   # running or failed: not reported
       continue
     rec = dict(seed=int(os.path.basename(d)[4:]), run=run_json,
                clean=_read(os.path.join(d, "clean.json")))
     dirs = [d]
     extra = os.path.join(d, EXTRA_EVAL, "run.json")
-    if os.path.exists(extra) and _read(extra).get("status") == "done":
+    if os.path.exists(extra) and provenance.finished(_read(extra)):
       dirs.append(os.path.dirname(extra))
     for name in EVAL_FILES:
       found = [os.path.join(x, f"{name}.json") for x in dirs

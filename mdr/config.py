@@ -175,10 +175,24 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   if arg in (None, "", "full"):
     c.model.dtype = "bfloat16"
     return c
-  if arg not in ("cpu", "cpu_resnet8"):
+  if arg not in ("cpu", "cpu_resnet8", "gpu"):
     raise ConfigError(f"config argument {arg!r} is not known: use "
-                      f"configs/<name>.py (full scale), configs/<name>.py:cpu "
-                      f"or configs/<name>.py:cpu_resnet8")
+                      f"configs/<name>.py (full scale), configs/<name>.py:gpu, "
+                      f"configs/<name>.py:cpu or configs/<name>.py:cpu_resnet8")
+  if arg == "gpu":
+    # The seed's table in minutes on one GPU: the full-width fast network
+    # (airbench94's recipe, bf16), the CPU scale's evaluation on all images.
+    airbench_recipe(c, width=1.0, epochs=9.9)
+    c.model.dtype = "bfloat16"
+    c.checkpoint_every_steps = 1000
+    c.eval.tta = 0
+    c.eval.ratios = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2)
+    c.eval.attacks = ("alpha", "alpha_exhaustive", "beta", "gamma",
+                      "alpha_pixels")
+    c.eval.costly_images = 1000
+    c.eval.costly_ratios = (0.0, 0.1, 0.2)
+    c.eval.extra_fills = ("mean",)
+    return c
   if arg == "cpu":
     airbench_recipe(c, **CPU_SCALE)
     c.model.dtype = "float32"

@@ -41,6 +41,7 @@ def _run(root, run, seed, clean, pgd8, status="done", strong=None,
                                                    "n": 1000})
     _write(d / "extra_eval" / "patch.json", {"n": 150, "records": [
         {"variant": "per_image", "domain": "image", "hit_target": 12.5,
+         "side": 5, "pixels": 25,
          "not_source": 40.0, "n": 120}]})
 
 
@@ -76,6 +77,7 @@ def test_claim_verdicts_follow_the_stated_rule(tmp_path):
   assert tests["m2at_pixels_cutmix"]["robust"]["verdict"] == "contradicted"
   assert "PGD-AT seed 0: 37.20 % on 1,000 images" in text
   assert "| PGD-AT | 0 | 12.5 / 40.0 (n = 120) |" in text
+  assert "a 5×5 patch (2.4 % of the image), the nearest square" in text
   assert "per image: the first 150 test images" in text
   assert os.path.getsize(tmp_path / "adversarial.png") > 0
 

@@ -76,8 +76,25 @@ def test_batch_larger_than_dataset(tmp_path):
 
 
 def test_unknown_config_argument():
-  with pytest.raises(config_lib.ConfigError, match="config argument 'gpu'"):
-    config_lib.get_config("gpu")
+  with pytest.raises(config_lib.ConfigError, match="config argument 'tpu'"):
+    config_lib.get_config("tpu")
+
+
+def test_scales_of_the_mask_configs():
+  """:cpu and :gpu are the fast network (width 0.25 / 1.0), :cpu_resnet8
+  ResNet-8; each validates and evaluates zero and mean fill and α* (the
+  fast-network scales)."""
+  cpu, gpu, r8 = (config_lib.get_config(a) for a in ("cpu", "gpu",
+                                                      "cpu_resnet8"))
+  assert (cpu.model.name, cpu.model.width, cpu.train.epochs) == (
+      "airbench", 0.25, 8.0)
+  assert (gpu.model.name, gpu.model.width, gpu.train.epochs,
+          gpu.model.dtype) == ("airbench", 1.0, 9.9, "bfloat16")
+  assert r8.model.name == "resnet_small" and r8.optim.lookahead_every == 0
+  for c in (cpu, gpu):
+    config_lib.validate(c)
+    assert c.eval.extra_fills == ("mean",) and c.eval.tta == 0
+    assert "alpha_exhaustive" in c.eval.attacks
 
 
 # ---------------------------------------------------------------- the CLI.
@@ -113,7 +130,7 @@ CLI_CASES = [
      "flag --mode=test: value should be one of <train|eval>"),
     (["--config", "configs/nope.py"],
      "cannot load config file 'configs/nope.py': no such file"),
-    (["--config", "configs/mixed.py:gpu"], "config argument 'gpu' is not known"),
+    (["--config", "configs/mixed.py:tpu"], "config argument 'tpu' is not known"),
     (["--config", "configs/demo.py", "--config.data.path=/no/such/dir"],
      "/no/such/dir"),
     (["--config", "configs/demo.py", "--mode=eval"],

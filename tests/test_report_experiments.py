@@ -173,7 +173,7 @@ def test_build_report(tmp_path):
     assert os.path.getsize(os.path.join(root, "cifar10_cpu", name)) > 10_000
   # Share of the accuracy above chance kept at 20 %: gamma (13-10)/(73-10).
   assert f"| γ (random pixels) | 4.9 % | {3 / 63 * 100:.1f} % |" in text
-  assert "full scale (ResNet-18, GPU): not run" in text
+  assert "CIFAR-10 on one GPU: not run" in text
   assert "is the same at all of them (abcabcabca;" in text
   assert "No full rerun of a committed command has been compared" in text
 
