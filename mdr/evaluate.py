@@ -7,9 +7,10 @@ mean and sample standard deviation (ddof=1) over draws. Each example's mask key 
 example index), so results do not depend on the batch size or device count.
 
 Writes ``{workdir}/eval/``: ``mask_sweep.{json,md,png}`` and
-``sparse_pixels.{json,md,png}``. JSON records are
-``{"attack", "ratio", "hidden_pixels", "accuracy", "std", "n"}`` with accuracy
-and std in percent, ratio a fraction, n the number of test images.
+``sparse_pixels.{json,md,png}`` (and ``mask_sweep_<fill>.*``,
+``sparse_pixels_<fill>.*`` for each of ``eval.extra_fills``). JSON records are
+``{"attack", "fill", "ratio", "hidden_pixels", "accuracy", "std", "n"}`` with
+accuracy and std in percent, ratio a fraction, n the number of test images.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import pytest
 from conftest import REPO, tiny_config
 from mdr import train
 
-SCHEMA = {"attack", "ratio", "hidden_pixels", "accuracy", "std", "n"}
+SCHEMA = {"attack", "fill", "ratio", "hidden_pixels", "accuracy", "std", "n"}
 
 
 def _read(path):
