@@ -122,3 +122,30 @@ def test_cifar10_runs_record_provenance_and_copy_every_fill(tmp_path):
   os.remove(os.path.join(path, "run.json"))
   rec, _ = _drive_cifar10(tmp_path)
   assert rec["status"] == "done" and rec["resumed_from_step"] == 96
+
+
+def test_cifar10_scales_name_their_configs():
+  """--scale=gpu trains configs/<name>.py:gpu (three seeds of clean, masked
+  and mixed by default); --scale=full the full configs; --scale=cpu the
+  :cpu ones with the model's own overrides."""
+  code = textwrap.dedent("""
+      import json, sys
+      sys.path.insert(0, "experiments")
+      import cifar10
+      out = {s: cifar10.command("masked_all", 1, s, None, "d.zip", "w")[3:]
+             for s in cifar10.SCALES}
+      out["gpu_runs"] = cifar10.parse_runs(cifar10.GPU_RUNS)
+      print(json.dumps(out))
+  """)
+  proc = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                        text=True, cwd=REPO, check=False)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  out = json.loads(proc.stdout)
+  tail = ["--config.data.path=d.zip", "--config.seed=1", "--workdir=w",
+          '--config.train.mask_types=("alpha","beta","gamma")']
+  assert out["gpu"] == ["--config=configs/masked.py:gpu"] + tail
+  assert out["cpu"] == ["--config=configs/masked.py:cpu"] + tail
+  assert out["cpu_resnet8"] == ["--config=configs/masked.py:cpu_resnet8"] + tail
+  assert out["full"] == ["--config=configs/masked.py"] + tail
+  assert sorted(map(tuple, out["gpu_runs"])) == sorted(
+      (m, s) for m in ("clean", "masked", "mixed") for s in (0, 1, 2))
