@@ -523,7 +523,8 @@ the sparse-pixel curve (γ up to 99 % hidden). `experiments/cifar10.py` copies
 the small eval files into `experiments/results/cifar10_<scale>/<model>/seed<k>/`
 — `mask_sweep.json`, `sparse_pixels.json` (the eval schema: `attack, fill,
 ratio, hidden_pixels, accuracy, std, n`), `mask_sweep_mean.json` and
-`sparse_pixels_mean.json` (mean fill), their `.md` tables and `.png` plots,
+`sparse_pixels_mean.json` (mean fill), their `.md` tables and `.png` plots (the plots stay
+uncommitted),
 `config.json`, `metrics.jsonl` and `run.json` (written when the run starts:
 command, commit, whether the code had uncommitted changes, machine, the
 checkpoint step it resumed from; completed when it ends: status, wall time,
