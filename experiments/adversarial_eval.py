@@ -1,103 +1,18 @@
-r"""Adversarial training at CPU scale, part 2: the costlier evaluations.
+"""The name ``experiments/extra_eval.py`` had before it served every group.
 
-After ``experiments/adversarial.sh`` (training and the per-model evaluation):
-
-  python experiments/adversarial_eval.py --dest=/work/main \
-      --runs=airbench_w0.25_e3_pgd_at:0,airbench_w0.25_e3_m2at_square_mixup:0
-
-For each trained run: ``python -m mdr.main --mode=eval`` with the run's own
-training command (read from its ``run.json``, so the model and data are
-exactly the trained ones) and the suites of ``--suites`` (default: the
-stronger white-box check ``pgd_strong``, PGD-50 with 5 restarts at 8/255 on
-1,000 test images, and the LaVAN ``patch`` suite). Results go to
-``<results>/<run>/seed<k>/extra_eval/`` with their own ``run.json``, written
-when the step starts and completed when it ends; a step whose ``run.json``
-says done is skipped on a rerun.
+Kept so that the commands recorded in committed ``run.json`` files still run:
+``python experiments/adversarial_eval.py ARGS`` is
+``python experiments/extra_eval.py ARGS`` (whose ``--group`` defaults to
+``adversarial``).
 """
 
-import json
 import os
-import shlex
-import shutil
 import sys
 
 from absl import app
-from absl import flags
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import provenance  # pylint: disable=g-import-not-at-top
-
-REPO = provenance.REPO
-_DEST = flags.DEFINE_string("dest", REPO, "Checkout whose workdirs/ and "
-                            "experiments/results/ are used.")
-_RUNS = flags.DEFINE_string("runs", "", "run:seed,... (trained runs).")
-_SUITES = flags.DEFINE_list("suites", ["pgd_strong", "patch"],
-                            "Evaluation suites to run.")
-_EXTRA = flags.DEFINE_string(
-    "extra", "", "Extra flags appended to every command (shell syntax), "
-    "e.g. --extra='--config.eval.strong_images=500'.")
-_DRY = flags.DEFINE_bool("dry_run", False, "Print the commands only.")
-
-EXTRA_EVAL = "extra_eval"
-
-
-def eval_command(train_command, suites, extra=()):
-  """The trained run's argv with ``--mode=eval``, these suites and ``extra``.
-
-  A flag given here replaces the training command's flag of the same name
-  (absl keeps the first of a repeated config override, not the last).
-  """
-  argv = shlex.split(train_command)
-  if argv[:3] != ["python", "-m", "mdr.main"]:
-    raise ValueError(f"not an mdr.main command: {train_command!r}")
-  attacks = "('alpha','beta','gamma','fgsm','pgd','lavan')"
-  new = ["--mode=eval",
-         f"--config.eval.suites=({','.join(repr(s) for s in suites)},)",
-         f"--config.eval.attacks={attacks}", *extra]
-  names = {a.partition("=")[0] for a in new}
-  kept = [a for a in argv[3:] if a.partition("=")[0] not in names]
-  return [sys.executable, "-m", "mdr.main", *kept, *new]
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  dest = os.path.abspath(_DEST.value)
-  results = os.path.join(dest, "experiments", "results", "cifar10_cpu",
-                         "adversarial")
-  if not _RUNS.value:
-    raise app.UsageError("--runs: name the trained runs, e.g. "
-                         "--runs=airbench_w0.25_e3_pgd_at:0")
-  for item in _RUNS.value.split(","):
-    run, _, seed = item.strip().partition(":")
-    seed_dir = os.path.join(results, run, f"seed{seed}")
-    train = os.path.join(seed_dir, "run.json")
-    if not provenance.is_done(train):
-      sys.exit(f"error: {run} seed {seed} is not trained ({train} does not "
-               f"say done): run experiments/adversarial.sh first")
-    out = os.path.join(seed_dir, EXTRA_EVAL)
-    if provenance.is_done(os.path.join(out, "run.json")):
-      print(f"{run} seed {seed}: done, skipped", flush=True)
-      continue
-    cmd = eval_command(json.load(open(train))["command"], _SUITES.value,
-                       shlex.split(_EXTRA.value))
-    short = "python " + shlex.join(cmd[1:])
-    print(f"{run} seed {seed}: {short}", flush=True)
-    if _DRY.value:
-      continue
-    workdir = [a.partition("=")[2] for a in cmd if a.startswith("--workdir=")]
-    eval_dir = os.path.join(REPO, workdir[-1], "eval")
-    prefixes = tuple(s + "." for s in _SUITES.value) + ("patch_examples.",)
-
-    def copy(eval_dir=eval_dir, out=out, prefixes=prefixes):
-      for name in sorted(os.listdir(eval_dir)):
-        if name.startswith(prefixes):
-          shutil.copy(os.path.join(eval_dir, name), out)
-    # The training command's relative paths are relative to a sibling
-    # checkout of dest (``../main/...``): run from this checkout, a sibling.
-    provenance.run_step(cmd, out, short, after=copy, run=run, seed=int(seed),
-                        suites=_SUITES.value)
-
+import extra_eval  # pylint: disable=g-import-not-at-top
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(extra_eval.main)

@@ -9,7 +9,10 @@ Reads only result files under ``experiments/results/cifar10_cpu/``:
   ``experiments/random_mask.sh`` and ``random_mask_eval.py``);
 - ``adversarial/<run>/seed<k>/`` with its ``extra_eval/`` (the 3-epoch
   clean model, FGSM-RS, PGD-AT and both M2AT settings;
-  ``experiments/adversarial.sh`` and ``adversarial_eval.py``).
+  ``experiments/adversarial.sh``).
+
+Later evaluations of any of them (``experiments/extra_eval.py``: PGD, LaVAN)
+are read from the seed's ``extra_eval/``.
 
 A seed counts once its ``run.json`` says done (``seed_runs.load``). A row is
 a run (a model trained under one recipe), a column an attack at one setting:

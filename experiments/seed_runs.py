@@ -4,7 +4,7 @@
 completed when it ends: ``status`` "done") and the evaluation files of that
 model (``clean.json``, ``mask_sweep.json``, ``robustness.json`` and, when
 run, ``pgd_strong.json`` and ``patch.json``). Later evaluations of the same
-model (``experiments/adversarial_eval.py``) are in ``extra_eval/`` with
+model (``experiments/extra_eval.py``) are in ``extra_eval/`` with
 their own ``run.json``; their files count once that says done. Runs that
 are not done are never reported.
 """

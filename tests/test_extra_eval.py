@@ -1,0 +1,73 @@
+"""experiments/extra_eval.py: the later evaluations of trained runs of any group."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "experiments"))
+import extra_eval  # pylint: disable=g-import-not-at-top
+
+TRAIN = ("python -m mdr.main --config=configs/clean.py:cpu "
+         "--config.data.path=../shared/data/cifar10-jpeg.zip --config.seed=0 "
+         "--config.eval.robust_images=1000 "
+         "--workdir=../main/workdirs/cifar10_cpu/clean_seed0")
+
+
+def test_eval_command_replaces_the_training_flags_it_sets():
+  cmd = extra_eval.eval_command(TRAIN, ["robustness", "patch"],
+                                ["--config.eval.robust_images=500"])
+  assert cmd[:3] == [sys.executable, "-m", "mdr.main"]
+  assert "--mode=eval" in cmd
+  assert "--config.eval.suites=('robustness','patch',)" in cmd
+  # Replaced, not repeated (absl would keep the first of two).
+  assert [a for a in cmd if a.startswith("--config.eval.robust_images")] == [
+      "--config.eval.robust_images=500"]
+  # The trained model's own flags are kept as they were.
+  for kept in ("--config=configs/clean.py:cpu", "--config.seed=0",
+               "--workdir=../main/workdirs/cifar10_cpu/clean_seed0"):
+    assert kept in cmd
+  with pytest.raises(ValueError, match="not an mdr.main command"):
+    extra_eval.eval_command("python train.py", ["patch"])
+
+
+def _cli(dest, *args, script="extra_eval.py"):
+  return subprocess.run(
+      [sys.executable, os.path.join(REPO, "experiments", script),
+       f"--dest={dest}", "--dry_run", *args],
+      capture_output=True, text=True, timeout=120, check=False)
+
+
+def _trained(root, status="done"):
+  d = root / "experiments" / "results" / "cifar10_cpu" / "clean" / "seed0"
+  d.mkdir(parents=True)
+  (d / "run.json").write_text(json.dumps({"status": status,
+                                          "command": TRAIN}))
+
+
+def test_mdr_group_reads_the_seed_models_results(tmp_path):
+  _trained(tmp_path)
+  out = _cli(tmp_path, "--group=mdr", "--runs=clean:0",
+             "--suites=robustness,patch")
+  assert out.returncode == 0, out.stderr
+  assert out.stdout.startswith("clean seed 0: python -m mdr.main "
+                               "--config=configs/clean.py:cpu")
+  assert "--mode=eval" in out.stdout
+  # The default group looks under adversarial/, where this run is not.
+  out = _cli(tmp_path, "--runs=clean:0", script="adversarial_eval.py")
+  assert out.returncode == 1
+  assert os.path.join("cifar10_cpu", "adversarial", "clean", "seed0",
+                      "run.json") in out.stderr
+
+
+def test_an_unfinished_run_is_refused_by_name(tmp_path):
+  _trained(tmp_path, status="running")
+  out = _cli(tmp_path, "--group=mdr", "--runs=clean:0")
+  assert out.returncode == 1
+  assert "clean seed 0 is not trained" in out.stderr
+  out = _cli(tmp_path, "--group=everything", "--runs=clean:0")
+  assert out.returncode == 1
+  assert "everything" in out.stderr and "mdr" in out.stderr
