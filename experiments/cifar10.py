@@ -3,6 +3,7 @@ r"""Train and evaluate the seed's models on CIFAR-10, collect results.
   python experiments/cifar10.py                       # CPU scale: CPU_RUNS
   python experiments/cifar10.py --runs=clean:0,mixed:0
   python experiments/cifar10.py --scale=gpu --zip=data/cifar10-jpeg.zip
+  python experiments/cifar10.py --transfer            # after training: transfer
 
 Each run is one ``python -m mdr.main`` (train, then the mask sweep and the
 sparse-pixel curve) in ``workdirs/cifar10_<scale>/<model>_seed<k>`` (git-ignored;
@@ -30,6 +31,12 @@ configs (ResNet-8, the first CPU scale: its committed runs were made when
 9.9 epochs, bf16: three seeds of clean, masked and mixed in minutes on one
 GPU); ``full`` the full configs (ResNet-18, 200 epochs).
 
+``--transfer`` trains nothing: it runs the black-box transfer of the model ×
+attack matrix (``python -m mdr.transfer``: PGD-20 at ε 16/255 crafted on every
+trained seed of the standard network, ``report_load.STANDARD``, and shown to
+every trained model of the scale, on ``--transfer_images`` test images) into
+``experiments/results/cifar10_<scale>/transfer/``.
+
 ``run.json`` (``provenance.run_step``) is written when a run starts (the
 command, the commit, whether the code a run depends on — ``mdr/``,
 ``configs/``, ``pyproject.toml`` — had uncommitted changes, the machine, the
@@ -37,6 +44,7 @@ checkpoint step it resumes from) and completed when it ends (status, wall
 time, load). A run whose ``run.json`` says done is skipped.
 """
 
+import json
 import os
 import shlex
 import shutil
@@ -48,7 +56,10 @@ from absl import app
 from absl import flags
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import provenance  # pylint: disable=g-import-not-at-top
+# pylint: disable=g-import-not-at-top
+import provenance
+from report_load import STANDARD
+# pylint: enable=g-import-not-at-top
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -96,6 +107,13 @@ _OUT = flags.DEFINE_string("out", os.path.join(REPO, "experiments", "results"),
 _WORKDIRS = flags.DEFINE_string("workdirs", os.path.join(REPO, "workdirs"),
                                 "Root of the run directories (checkpoints).")
 _DRY = flags.DEFINE_bool("dry_run", False, "Print the commands only.")
+_TRANSFER = flags.DEFINE_bool(
+    "transfer", False, "Train nothing: black-box transfer from every trained "
+    f"{STANDARD!r} seed onto every trained model of the scale "
+    "(cifar10_<scale>/transfer/).")
+_TRANSFER_IMAGES = flags.DEFINE_integer(
+    "transfer_images", 5000, "--transfer: test images (a fixed subset).")
+TRANSFER_SETTINGS = "pgd16"   # mdr.transfer.SETTINGS: the matrix's column
 
 def parse_runs(text):
   """'clean:0,mixed:1' -> [('clean', 0), ('mixed', 1)], with clear errors."""
@@ -146,6 +164,56 @@ def copy_results(workdir, out):
       shutil.copy(os.path.join(workdir, name), out)
 
 
+def trained_workdirs(results):
+  """{"<model>_seed<k>": workdir} of the runs of ``results`` that are done,
+  the workdir read from the run's recorded command (relative paths there are
+  relative to the checkout that ran it, a sibling of this one)."""
+  out = {}
+  for model in MODELS:
+    d = os.path.join(results, model)
+    for seed_dir in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+      run_json = os.path.join(d, seed_dir, "run.json")
+      if not (seed_dir.startswith("seed") and provenance.is_done(run_json)):
+        continue
+      with open(run_json) as f:
+        argv = shlex.split(json.load(f)["command"])
+      workdir = [a.partition("=")[2] for a in argv
+                 if a.startswith("--workdir=")][-1]
+      out[f"{model}_{seed_dir}"] = os.path.normpath(os.path.join(REPO,
+                                                                 workdir))
+  return out
+
+
+def transfer_step(results, data_zip, images):
+  """python -m mdr.transfer from the trained STANDARD seeds onto every
+  trained run of ``results``, into ``results/transfer`` (with run.json)."""
+  out = os.path.join(results, "transfer")
+  if provenance.is_done(os.path.join(out, "run.json")):
+    print(f"transfer: done, skipped ({out}/run.json; delete {out} to redo "
+          "it over the runs trained since)", flush=True)
+    return
+  runs = trained_workdirs(results)
+  missing = [n for n, wd in runs.items()
+             if not os.path.isdir(os.path.join(wd, "checkpoints"))]
+  if missing:
+    sys.exit(f"error: no checkpoints for {missing} (their workdirs are "
+             f"gone): retrain them, or transfer without them")
+  sources = [n for n in runs if n.startswith(f"{STANDARD}_seed")]
+  if not sources:
+    sys.exit(f"error: no trained {STANDARD!r} seed in {results}: train one "
+             f"first (--runs={STANDARD}:0)")
+  cmd = [sys.executable, "-m", "mdr.transfer",
+         "--sources=" + ",".join(runs[n] for n in sources),
+         "--targets=" + ",".join(runs.values()), f"--data={data_zip}",
+         f"--images={images}", f"--settings={TRANSFER_SETTINGS}",
+         f"--out={out}"]
+  short = "python " + shlex.join(cmd[1:]).replace(
+      os.path.dirname(REPO) + os.sep, "../")
+  print(f"transfer: {short}", flush=True)
+  if not _DRY.value:
+    provenance.run_step(cmd, out, short, step="transfer")
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -159,6 +227,9 @@ def main(argv):
     sys.exit(f"error: --zip={data_zip!r} does not exist: pass the CIFAR-10 "
              "image-folder zip (../shared/data/cifar10-jpeg.zip)")
   results = os.path.join(os.path.abspath(_OUT.value), f"cifar10_{scale}")
+  if _TRANSFER.value:
+    transfer_step(results, data_zip, _TRANSFER_IMAGES.value)
+    return
   for i, (model, seed) in enumerate(runs):
     out = os.path.join(results, model, f"seed{seed}")
     if provenance.is_done(os.path.join(out, "run.json")):

@@ -4,6 +4,7 @@ Reads only result files under ``experiments/results/cifar10_cpu/``:
 
 - ``<model>/seed<k>/``: the MDR models (``clean``, ``masked``,
   ``masked_all``, ``mixed``, ``masked_sparse``; ``experiments/cifar10.py``);
+  with ``transfer/transfer.json`` (``experiments/cifar10.py --transfer``);
 - ``random_mask/<run>/seed<k>/`` and ``random_mask/transfer/transfer.json``
   (the standard network and the random-mask models;
   ``experiments/random_mask.sh`` and ``random_mask_eval.py``);
@@ -21,8 +22,9 @@ clean accuracy; α, α*, β, γ and α-pixels at 20 % hidden under zero fill
 ``sparse_pixels.json``); PGD-20 at ε 8/255 (``robustness.json``); the LaVAN
 2 % patch's targeted success in image space, per image and universal
 (``patch.json``); and the accuracy on PGD ε 16/255 examples transferred from
-the standard network (``transfer.json``, as ``random_mask_report`` reads
-it). A cell is the mean over the row's seeds that measured it; the reasons a
+the standard network (the ``transfer.json`` of the row's group, as
+``random_mask_report`` reads it; its standard network is the clean-trained
+model of the group's recipe). A cell is the mean over the row's seeds that measured it; the reasons a
 cell is empty are read off the files too.
 
 ``matrix`` returns the rows, ``section`` the markdown section and ``write``
@@ -41,7 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import adversarial_report
 import provenance
 import random_mask_report
-from report_load import MODELS, ratio_key
+from report_load import MODELS, STANDARD, ratio_key
 from seed_paper import SYMBOL
 from seed_runs import _read, load, robust_at, sweep_at, workdir_name
 # pylint: enable=g-import-not-at-top
@@ -60,6 +62,14 @@ FILL = "zero"        # the fill of every mask column
 PGD_EPS = 8          # /255
 PATCH_DOMAIN = "image"   # the patch in [0, 1]: an image one could print
 TRANSFER = random_mask_report.MAIN   # "pgd16": PGD-20, ε 16/255
+# The groups with a transfer matrix: (its directory under the results root,
+# which runs of the group are the standard network, its transfer sources).
+TRANSFER_DIRS = {
+    "mdr": ("transfer", lambda run: run == STANDARD),
+    "random_mask": (os.path.join(RANDOM_MASK, "transfer"),
+                    lambda run: random_mask_report.group_of(run) ==
+                    "standard"),
+}
 IMAGE_PIXELS = 32 * 32   # CIFAR-10: the patch's share of the image
 MASK_ATTACKS = ("alpha", "alpha_exhaustive", "beta", "gamma", "alpha_pixels")
 # (key, header) in the table's order.
@@ -121,11 +131,12 @@ def _label(group, run):
   return f"{prefix} · {name}"
 
 
-def _transfer(results_root):
+def _transfer(results_root, group):
   """(records of the main setting, names of the standard sources, the
-  file's facts) of ``random_mask/transfer/transfer.json``, or None when it is
-  not there or its ``run.json`` does not say done."""
-  d = os.path.join(results_root, RANDOM_MASK, "transfer")
+  file's facts) of the group's ``transfer.json`` (``TRANSFER_DIRS``), or
+  None when it is not there or its ``run.json`` does not say done."""
+  sub, is_standard = TRANSFER_DIRS[group]
+  d = os.path.join(results_root, sub)
   path = os.path.join(d, "transfer.json")
   if not os.path.exists(path):
     return None
@@ -134,10 +145,13 @@ def _transfer(results_root):
     return None
   t = _read(path)
   sources = [os.path.basename(s.rstrip("/")) for s in t.get("sources", [])]
-  std_runs = [r for r in (os.listdir(os.path.join(results_root, RANDOM_MASK)))
-              if os.path.isdir(os.path.join(results_root, RANDOM_MASK, r))
-              and r != "transfer"
-              and random_mask_report.group_of(r) == "standard"]
+  runs_dir = os.path.dirname(d)   # the group's runs: <run>/seed<k>/
+
+  def is_run(name):
+    p = os.path.join(runs_dir, name)
+    return os.path.isdir(p) and any(s.startswith("seed")
+                                    for s in os.listdir(p))
+  std_runs = [r for r in os.listdir(runs_dir) if is_run(r) and is_standard(r)]
   standard = [s for s in sources if any(
       s.startswith(f"{r}_seed") and s[len(r) + 5:].isdigit()
       for r in std_runs)]
@@ -147,7 +161,7 @@ def _transfer(results_root):
               display=setting.get("display", TRANSFER))
 
 
-def _seed_cells(rec, seed_dir, run, transfer):
+def _seed_cells(rec, seed_dir, run, group, transfer):
   """{column: (value, None) or (None, why it is not measured)}."""
   cells = {"clean": (rec["clean"]["accuracy"], None)}
   config_path = os.path.join(seed_dir, "config.json")
@@ -204,7 +218,9 @@ def _seed_cells(rec, seed_dir, run, transfer):
   key = f"transfer_{TRANSFER}"
   target = workdir_name(run, rec["seed"])
   if transfer is None:
-    cells[key] = (None, "no random_mask/transfer/transfer.json")
+    cells[key] = (None, f"no {TRANSFER_DIRS[group][0]}/transfer.json"
+                  if group in TRANSFER_DIRS else
+                  "not a target of any transfer matrix")
     sources = set()
   else:
     mine = [r for r in transfer["records"] if r["target"] == target]
@@ -242,13 +258,13 @@ def matrix(results_root=RESULTS):
   ``cells``: {column: dict(value (mean over the seeds that measured it, or
   None), n, seeds (those seeds), missing ({seed: why not measured}))}.
   """
-  transfer = _transfer(results_root)
+  transfers = {g: _transfer(results_root, g) for g in TRANSFER_DIRS}
   rows = []
   for group, run, recs, run_dir in _runs(results_root):
     per_seed, configs, catastrophic, sources = {}, [], [], []
     for rec in recs:
       cells, config, co, src = _seed_cells(rec, os.path.join(
-          run_dir, f"seed{rec['seed']}"), run, transfer)
+          run_dir, f"seed{rec['seed']}"), run, group, transfers.get(group))
       per_seed[rec["seed"]] = cells
       configs.append(config)
       if co:
@@ -392,7 +408,8 @@ def section(results_root=RESULTS, rel="results/cifar10_cpu"):
   if not rows:
     return ""
   facts = _facts(_runs(results_root))
-  transfer = _transfer(results_root)
+  transfers = [(g, t) for g in TRANSFER_DIRS
+               if (t := _transfer(results_root, g)) is not None]
   what = [f"mask attacks at {RATIO * 100:g} % hidden with zero fill" +
           (f" on {facts['mask']} test images" if facts["mask"] else "") +
           (f", α* (the worst-case square) on {facts['exhaustive']} of them"
@@ -408,14 +425,24 @@ def section(results_root=RESULTS, rel="results/cifar10_cpu"):
         f"{facts['patch']} test images and universal (one patch for a "
         f"target class, at random positions), its targeted success in % "
         f"(lower is more robust)")
-  if transfer:
+  if transfers:
+    label = {g: l for g, _, l in GROUPS}
+    how = {(t["display"], t["images"]) for _, t in transfers}
+    crafted = "; ".join(
+        (f"{t['display']} examples of {t['images']:,} test images "
+         if len(how) > 1 else "") +
+        (f"for the {label[g]} rows " if len(transfers) > 1 else "") +
+        ", ".join(t["standard"]) for g, t in transfers)
+    display, images = next(iter(how))
     what.append(
-        f"transfer: the accuracy on {transfer['display']} examples of "
-        f"{transfer['images']:,} test images crafted on the standard "
-        f"network ({', '.join(transfer['standard'])}, never on the target "
-        f"itself, averaged over those sources per target seed), counting "
-        f"the images that fooled the source and that the target classifies "
-        f"correctly when clean" + _sources_sentence(rows))
+        f"transfer: the accuracy on " +
+        (f"{display} examples of {images:,} test images " if len(how) == 1
+         else "the examples ") +
+        f"crafted on the standard network of the row's recipe, trained "
+        f"without masks ({crafted}; never on the target itself, averaged "
+        f"over those sources per target seed), counting the images that "
+        f"fooled the source and that the target classifies correctly when "
+        f"clean" + _sources_sentence(rows))
   lines = [
       "## Every model × every attack (CPU scale)", "",
       f"Accuracy (%) of every trained model of this scale under every "

@@ -24,6 +24,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "experiments", "results")
 # The trained models, in the report's order (others follow, sorted).
 MODELS = ("clean", "masked", "masked_all", "mixed", "masked_sparse")
+# The model trained without masks: the standard network, whose seeds are the
+# sources of the black-box transfer onto the others (cifar10.py --transfer).
+STANDARD = "clean"
 
 
 def ratio_key(r):

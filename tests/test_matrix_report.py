@@ -163,8 +163,49 @@ def test_cells_are_means_over_the_seeds_that_measured_them(tmp_path):
   assert p["lavan_universal"]["value"] == 15.0
   assert p["pgd@8"]["value"] == 24.5
   assert p["transfer_pgd16"]["missing"] == {
-      0: "not a target of the transfer matrix",
-      1: "not a target of the transfer matrix"}
+      0: "not a target of any transfer matrix",
+      1: "not a target of any transfer matrix"}
+  # The MDR group has a transfer matrix of its own, not written here.
+  assert c["transfer_pgd16"]["missing"] == {
+      0: "no transfer/transfer.json", 1: "no transfer/transfer.json"}
+
+
+def test_mdr_transfer_from_the_clean_seeds(tmp_path):
+  """The MDR rows' transfer cells come from transfer/transfer.json
+  (cifar10.py --transfer): sources are the clean seeds, never the target
+  itself; the sentence names both groups' sources."""
+  _tree(tmp_path)
+  rec = lambda src, tgt, acc: dict(
+      setting="pgd16", source=src, target=tgt, n=100, source_fooled=100,
+      kept=80, accuracy=acc, follow=50.0)
+  _write(tmp_path / "transfer" / "run.json", {"status": "done"})
+  _write(tmp_path / "transfer" / "transfer.json", {
+      "images": 100,
+      "sources": ["/w/cifar10_cpu/clean_seed0", "/w/cifar10_cpu/clean_seed1"],
+      "settings": {"pgd16": {"display": "PGD-20 ε=16 step 1"}},
+      "records": [rec(s, t, acc) for s, t, acc in (
+          ("clean_seed0", "clean_seed0", 0.0),
+          ("clean_seed1", "clean_seed0", 3.0),
+          ("clean_seed0", "clean_seed1", 5.0),
+          ("clean_seed1", "clean_seed1", 0.0),
+          ("clean_seed0", "mixed_seed0", 20.0),
+          ("clean_seed1", "mixed_seed0", 30.0))]})
+  rows = matrix_report.matrix(str(tmp_path))
+  clean = _row(rows, "clean")["cells"]["transfer_pgd16"]
+  assert (clean["value"], clean["n"]) == (4.0, 2)     # (3 + 5) / 2
+  assert _row(rows, "mixed")["cells"]["transfer_pgd16"]["value"] == 25.0
+  assert _row(rows, "mixed")["transfer_sources"] == [2]
+  # The random-mask rows still read their own matrix.
+  assert _row(rows, f"{E8}_rm0.5")["cells"]["transfer_pgd16"]["value"] == 32.5
+  text = matrix_report.section(str(tmp_path), "rel")
+  assert ("crafted on the standard network of the row's recipe, trained "
+          "without masks (for the MDR rows clean_seed0, clean_seed1; for the "
+          f"Random mask rows {E8}_seed0, {E8}_seed1; never on the target "
+          "itself") in text
+  # Running: not read.
+  _write(tmp_path / "transfer" / "run.json", {"status": "running"})
+  rows = matrix_report.matrix(str(tmp_path))
+  assert _row(rows, "mixed")["cells"]["transfer_pgd16"]["n"] == 0
 
 
 def test_section_table_and_paragraph(tmp_path):

@@ -4,6 +4,7 @@ it ends; a resumed run says from which step."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -149,3 +150,41 @@ def test_cifar10_scales_name_their_configs():
   assert out["full"] == ["--config=configs/masked.py"] + tail
   assert sorted(map(tuple, out["gpu_runs"])) == sorted(
       (m, s) for m in ("clean", "masked", "mixed") for s in (0, 1, 2))
+
+
+def test_cifar10_transfer_sources_are_the_trained_clean_seeds(tmp_path):
+  """--transfer crafts on every done clean seed and shows the examples to
+  every done run of the scale (not to running ones); a done run whose
+  checkpoints are gone is an error that names it."""
+  results = tmp_path / "out" / "cifar10_cpu"
+  wd = tmp_path / "wd"
+  for model, seed, status in (("clean", 0, "done"), ("clean", 1, "done"),
+                              ("mixed", 0, "done"), ("masked", 0, "running")):
+    d = results / model / f"seed{seed}"
+    os.makedirs(d)
+    os.makedirs(wd / f"{model}_seed{seed}" / "checkpoints" / "384")
+    json.dump({"status": status, "command": (
+        f"python -m mdr.main --config=configs/{model}.py:cpu "
+        f"--workdir={wd}/{model}_seed{seed}")}, open(d / "run.json", "w"))
+  data = tmp_path / "data.zip"
+  data.write_bytes(b"")
+
+  def transfer():
+    return subprocess.run(
+        [sys.executable, "experiments/cifar10.py", "--transfer", "--dry_run",
+         f"--out={tmp_path / 'out'}", f"--zip={data}"],
+        capture_output=True, text=True, cwd=REPO, check=False, timeout=120)
+  proc = transfer()
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  argv = proc.stdout.split()
+  flag = lambda name: [a.partition("=")[2] for a in argv
+                       if a.startswith(f"--{name}=")][0].split(",")
+  assert [os.path.basename(s) for s in flag("sources")] == [
+      "clean_seed0", "clean_seed1"]
+  assert [os.path.basename(s) for s in flag("targets")] == [
+      "clean_seed0", "clean_seed1", "mixed_seed0"]
+  assert flag("settings") == ["pgd16"] and flag("images") == ["5000"]
+  assert flag("out")[0].endswith(os.path.join("cifar10_cpu", "transfer"))
+  shutil.rmtree(wd / "mixed_seed0" / "checkpoints")
+  proc = transfer()
+  assert proc.returncode == 1 and "mixed_seed0" in proc.stderr
