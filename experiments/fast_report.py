@@ -106,8 +106,61 @@ def render(runs, chosen):
   for run, seeds in rows:
     for s in seeds:
       lines.append(f"- `{s['command']}`")
-  lines += ["", "![frontier](results/fast_cpu/frontier.png)", ""]
-  return "\n".join(lines)
+  lines += ["", "![frontier](results/fast_cpu/frontier.png)"]
+  bench = bench_widths()
+  if bench and bench[0]:
+    lines += widths_section(runs, bench)
+  return "\n".join(lines + [""])
+
+
+def bench_widths(results=RESULTS):
+  """[(width, images/s)] of ``bench_widths.md`` (experiments/bench_train.py
+  over airbench widths, clean training), and its first line (the command),
+  or None when the file is not there."""
+  path = os.path.join(results, "bench_widths.md")
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    lines = f.read().splitlines()
+  rows = []
+  for line in lines:
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    if line.startswith("| airbench@") and cells[2] == "clean":
+      rows.append((float(cells[0].partition("@")[2]),
+                   float(cells[4].replace(",", ""))))
+  return sorted(rows), lines[0].lstrip("$ ")
+
+
+def widths_section(runs, bench):
+  """The width benchmark's table, with the epochs each width could train in
+  TARGET_MIN: the measured frontier run of the first benchmarked width,
+  scaled by the throughput ratio (an estimate)."""
+  rows, command = bench
+  base_width, base_rate = rows[0]
+  ref = [(summary(v)["wall"], k, v[0]) for k, v in runs.items()
+         if v[0]["model"] == "airbench" and v[0]["width"] == base_width]
+  lines = ["", "### What a wider network could train in "
+           f"{TARGET_MIN:.0f} minutes", "",
+           f"Train-step throughput by width, side by side in one run "
+           f"(`{command}`; `results/fast_cpu/bench_widths.md`): "
+           "images/s of the compiled step on random data, relative to "
+           f"width {base_width:g}."]
+  if ref:
+    wall, run, first = min(ref)
+    lines[-1] += (
+        f" The epochs column scales the measured `{run}` ({first['epochs']:g}"
+        f" epochs in {wall:.1f} min, the whole process) by that ratio: an "
+        f"estimate of what fits in {TARGET_MIN:.0f} min, not a measurement.")
+  lines += ["", "| width | images/s (benchmark) | vs width "
+            f"{base_width:g} |" + (f" epochs in {TARGET_MIN:.0f} min "
+                                   "(estimate) |" if ref else ""),
+            "|---:|---:|---:|" + ("---:|" if ref else "")]
+  for width, rate in rows:
+    ratio = rate / base_rate
+    lines.append(f"| {width:g} | {rate:,.0f} | {ratio:.2f} |" + (
+        f" {first['epochs'] * TARGET_MIN / wall * ratio:.1f} |" if ref
+        else ""))
+  return lines
 
 
 def verdict(runs, chosen):
