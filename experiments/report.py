@@ -506,8 +506,17 @@ files under `experiments/results/`; do not edit it by hand (edit the prose in
 ```bash
 pip install -e '.[test]'
 python experiments/cifar10.py      # CPU scale: clean, masked, mixed (seeds 0-2), then masked_all, masked_sparse
+python experiments/extra_eval.py --group=mdr --suites=robustness,patch --runs=clean:0,... \
+    --extra="--config.eval.robust_images=500 --config.eval.pgd_eps=(0,2,8) \
+    --config.eval.patch_images=100 --config.eval.patch_domains=('image',)"   # PGD, LaVAN
+python experiments/cifar10.py --transfer   # black-box transfer from the clean seeds
 python experiments/report.py       # this file, summary.json and the plots
 ```
+
+The last three feed the model × attack matrix at the end of this file: the
+PGD and LaVAN columns of the seed's models (`extra_eval/` in each seed's
+directory, with its own `run.json`) and their transfer column
+(`results/cifar10_cpu/transfer/`).
 
 `python experiments/cifar10.py --scale=cpu_resnet8` makes the first CPU scale
 (ResNet-8) and `--scale=gpu` the full-width fast network on one GPU. The
