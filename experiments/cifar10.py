@@ -113,7 +113,6 @@ _TRANSFER = flags.DEFINE_bool(
     "(cifar10_<scale>/transfer/).")
 _TRANSFER_IMAGES = flags.DEFINE_integer(
     "transfer_images", 5000, "--transfer: test images (a fixed subset).")
-TRANSFER_SETTINGS = "pgd16"   # mdr.transfer.SETTINGS: the matrix's column
 
 def parse_runs(text):
   """'clean:0,mixed:1' -> [('clean', 0), ('mixed', 1)], with clear errors."""
@@ -164,10 +163,14 @@ def copy_results(workdir, out):
       shutil.copy(os.path.join(workdir, name), out)
 
 
-def trained_workdirs(results):
-  """{"<model>_seed<k>": workdir} of the runs of ``results`` that are done,
-  the workdir read from the run's recorded command (relative paths there are
-  relative to the checkout that ran it, a sibling of this one)."""
+def trained_workdirs(results, workdirs):
+  """{"<model>_seed<k>": workdir} of the runs of ``results`` that are done.
+
+  The workdir is the one of the run's recorded command, whose relative paths
+  are relative to the checkout that ran it (``../main/workdirs/...`` from a
+  sibling checkout resolves from this one too); where that holds no
+  checkpoints, ``<workdirs>/<model>_seed<k>`` (``--workdirs``).
+  """
   out = {}
   for model in MODELS:
     d = os.path.join(results, model)
@@ -176,23 +179,27 @@ def trained_workdirs(results):
       if not (seed_dir.startswith("seed") and provenance.is_done(run_json)):
         continue
       with open(run_json) as f:
-        argv = shlex.split(json.load(f)["command"])
-      workdir = [a.partition("=")[2] for a in argv
-                 if a.startswith("--workdir=")][-1]
-      out[f"{model}_{seed_dir}"] = os.path.normpath(os.path.join(REPO,
-                                                                 workdir))
+        argv = shlex.split(json.load(f).get("command", ""))
+      name = f"{model}_{seed_dir}"
+      recorded = [os.path.normpath(os.path.join(REPO, a.partition("=")[2]))
+                  for a in argv if a.startswith("--workdir=")]
+      out[name] = next(
+          (w for w in recorded[-1:]
+           if os.path.isdir(os.path.join(w, "checkpoints"))),
+          os.path.join(workdirs, name))
   return out
 
 
-def transfer_step(results, data_zip, images):
+def transfer_step(results, workdirs, data_zip, images):
   """python -m mdr.transfer from the trained STANDARD seeds onto every
   trained run of ``results``, into ``results/transfer`` (with run.json)."""
+  from matrix_report import TRANSFER  # pylint: disable=g-import-not-at-top
   out = os.path.join(results, "transfer")
   if provenance.is_done(os.path.join(out, "run.json")):
     print(f"transfer: done, skipped ({out}/run.json; delete {out} to redo "
           "it over the runs trained since)", flush=True)
     return
-  runs = trained_workdirs(results)
+  runs = trained_workdirs(results, workdirs)
   missing = [n for n, wd in runs.items()
              if not os.path.isdir(os.path.join(wd, "checkpoints"))]
   if missing:
@@ -205,7 +212,7 @@ def transfer_step(results, data_zip, images):
   cmd = [sys.executable, "-m", "mdr.transfer",
          "--sources=" + ",".join(runs[n] for n in sources),
          "--targets=" + ",".join(runs.values()), f"--data={data_zip}",
-         f"--images={images}", f"--settings={TRANSFER_SETTINGS}",
+         f"--images={images}", f"--settings={TRANSFER}",
          f"--out={out}"]
   short = "python " + shlex.join(cmd[1:]).replace(
       os.path.dirname(REPO) + os.sep, "../")
@@ -228,7 +235,9 @@ def main(argv):
              "image-folder zip (../shared/data/cifar10-jpeg.zip)")
   results = os.path.join(os.path.abspath(_OUT.value), f"cifar10_{scale}")
   if _TRANSFER.value:
-    transfer_step(results, data_zip, _TRANSFER_IMAGES.value)
+    transfer_step(results, os.path.join(os.path.abspath(_WORKDIRS.value),
+                                        f"cifar10_{scale}"),
+                  data_zip, _TRANSFER_IMAGES.value)
     return
   for i, (model, seed) in enumerate(runs):
     out = os.path.join(results, model, f"seed{seed}")

@@ -2,15 +2,17 @@ r"""The costlier evaluations of trained CPU-scale models, after their training.
 
   python experiments/extra_eval.py --dest=/work/main \
       --runs=airbench_w0.25_e3_pgd_at:0,airbench_w0.25_e3_m2at_square_mixup:0
-  python experiments/extra_eval.py --group=mdr --suites=robustness,patch \
-      --runs=clean:0,mixed:0 --extra='--config.eval.robust_images=500'
+  python experiments/extra_eval.py --group=mdr --matrix --runs=clean:0,mixed:0
 
 ``--group`` names the trained models' place in the model × attack matrix
 (``matrix_report.GROUPS``): ``adversarial`` (the default; trained by
 ``experiments/adversarial.sh``) under ``results/cifar10_cpu/adversarial/``,
 ``random_mask`` under ``results/cifar10_cpu/random_mask/``, ``mdr`` (the
 seed's models, trained by ``experiments/cifar10.py``) under
-``results/cifar10_cpu/<model>/``. For each trained run: ``python -m mdr.main --mode=eval`` with the run's own
+``results/cifar10_cpu/<model>/``. ``--matrix`` runs what the model × attack
+matrix reads and no more: the ``robustness`` suite (PGD-20, FGSM) and the
+LaVAN ``patch`` suite in the image domain, at ``MATRIX_FLAGS``. For each
+trained run: ``python -m mdr.main --mode=eval`` with the run's own
 training command (read from its ``run.json``, so the model and data are
 exactly the trained ones) and the suites of ``--suites`` (default: the
 stronger white-box check ``pgd_strong``, PGD-50 with 5 restarts at 8/255 on
@@ -47,6 +49,18 @@ _EXTRA = flags.DEFINE_string(
     "extra", "", "Extra flags appended to every command (shell syntax), "
     "e.g. --extra='--config.eval.strong_images=500'.")
 _DRY = flags.DEFINE_bool("dry_run", False, "Print the commands only.")
+_MATRIX = flags.DEFINE_bool(
+    "matrix", False, "The matrix's cells: suites robustness and patch with "
+    "MATRIX_FLAGS (a flag of --extra replaces the same one there).")
+
+# The settings of the matrix's PGD and LaVAN columns, as the adversarial
+# rows were evaluated: PGD-20 on 500 test images (up to 8/255), the 2 %
+# patch on 100 test images, in the image domain only (the matrix's).
+MATRIX_SUITES = ("robustness", "patch")
+MATRIX_FLAGS = ("--config.eval.robust_images=500",
+                "--config.eval.pgd_eps=(0,2,8)",
+                "--config.eval.patch_images=100",
+                "--config.eval.patch_domains=('image',)")
 
 EXTRA_EVAL = "extra_eval"
 
@@ -90,15 +104,21 @@ def main(argv):
     if provenance.is_done(os.path.join(out, "run.json")):
       print(f"{run} seed {seed}: done, skipped", flush=True)
       continue
-    cmd = eval_command(json.load(open(train))["command"], _SUITES.value,
-                       shlex.split(_EXTRA.value))
+    extra = shlex.split(_EXTRA.value)
+    given = {a.partition("=")[0] for a in extra}
+    preset = [a for a in (MATRIX_FLAGS if _MATRIX.value else ())
+              if a.partition("=")[0] not in given]   # --extra wins
+    cmd = eval_command(json.load(open(train))["command"],
+                       MATRIX_SUITES if _MATRIX.value else _SUITES.value,
+                       [*preset, *extra])
     short = "python " + shlex.join(cmd[1:])
     print(f"{run} seed {seed}: {short}", flush=True)
     if _DRY.value:
       continue
     workdir = [a.partition("=")[2] for a in cmd if a.startswith("--workdir=")]
     eval_dir = os.path.join(REPO, workdir[-1], "eval")
-    prefixes = tuple(s + "." for s in _SUITES.value) + ("patch_examples.",)
+    suites = MATRIX_SUITES if _MATRIX.value else _SUITES.value
+    prefixes = tuple(s + "." for s in suites) + ("patch_examples.",)
 
     def copy(eval_dir=eval_dir, out=out, prefixes=prefixes):
       for name in sorted(os.listdir(eval_dir)):
@@ -107,7 +127,7 @@ def main(argv):
     # The training command's relative paths are relative to a sibling
     # checkout of dest (``../main/...``): run from this checkout, a sibling.
     provenance.run_step(cmd, out, short, after=copy, run=run, seed=int(seed),
-                        suites=_SUITES.value)
+                        suites=list(suites))
 
 
 if __name__ == "__main__":

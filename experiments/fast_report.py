@@ -151,15 +151,24 @@ def widths_section(runs, bench):
         f" The epochs column scales the measured `{run}` ({first['epochs']:g}"
         f" epochs in {wall:.1f} min, the whole process) by that ratio: an "
         f"estimate of what fits in {TARGET_MIN:.0f} min, not a measurement.")
+    lines[-1] += (
+        " The last column is the pace of the measured runs of that width "
+        "(the fastest, scaled to the same minutes), where there are any: "
+        "where both exist, it shows how far the estimate is off (compile and "
+        "evaluation do not scale with the epochs).")
   lines += ["", "| width | images/s (benchmark) | vs width "
             f"{base_width:g} |" + (f" epochs in {TARGET_MIN:.0f} min "
-                                   "(estimate) |" if ref else ""),
-            "|---:|---:|---:|" + ("---:|" if ref else "")]
+                                   "(estimate) |" if ref else "") +
+            f" epochs in {TARGET_MIN:.0f} min (measured runs) |",
+            "|---:|---:|---:|" + ("---:|" if ref else "") + "---:|"]
   for width, rate in rows:
     ratio = rate / base_rate
+    paces = [s["epochs"] * TARGET_MIN / s["wall_min"]
+             for seeds in runs.values() for s in seeds
+             if s["model"] == "airbench" and s["width"] == width]
     lines.append(f"| {width:g} | {rate:,.0f} | {ratio:.2f} |" + (
         f" {first['epochs'] * TARGET_MIN / wall * ratio:.1f} |" if ref
-        else ""))
+        else "") + (f" {max(paces):.1f} |" if paces else " — |"))
   return lines
 
 

@@ -218,7 +218,7 @@ def _seed_cells(rec, seed_dir, run, group, transfer):
   key = f"transfer_{TRANSFER}"
   target = workdir_name(run, rec["seed"])
   if transfer is None:
-    cells[key] = (None, f"no {TRANSFER_DIRS[group][0]}/transfer.json"
+    cells[key] = (None, f"no finished {TRANSFER_DIRS[group][0]}/transfer.json"
                   if group in TRANSFER_DIRS else
                   "not a target of any transfer matrix")
     sources = set()
@@ -409,7 +409,8 @@ def section(results_root=RESULTS, rel="results/cifar10_cpu"):
     return ""
   facts = _facts(_runs(results_root))
   transfers = [(g, t) for g in TRANSFER_DIRS
-               if (t := _transfer(results_root, g)) is not None]
+               if (t := _transfer(results_root, g)) is not None
+               and t["standard"]]
   what = [f"mask attacks at {RATIO * 100:g} % hidden with zero fill" +
           (f" on {facts['mask']} test images" if facts["mask"] else "") +
           (f", α* (the worst-case square) on {facts['exhaustive']} of them"

@@ -506,9 +506,7 @@ files under `experiments/results/`; do not edit it by hand (edit the prose in
 ```bash
 pip install -e '.[test]'
 python experiments/cifar10.py      # CPU scale: clean, masked, mixed (seeds 0-2), then masked_all, masked_sparse
-python experiments/extra_eval.py --group=mdr --suites=robustness,patch --runs=clean:0,... \
-    --extra="--config.eval.robust_images=500 --config.eval.pgd_eps=(0,2,8) \
-    --config.eval.patch_images=100 --config.eval.patch_domains=('image',)"   # PGD, LaVAN
+python experiments/extra_eval.py --group=mdr --matrix --runs=clean:0,masked:0,mixed:0   # PGD, LaVAN
 python experiments/cifar10.py --transfer   # black-box transfer from the clean seeds
 python experiments/report.py       # this file, summary.json and the plots
 ```

@@ -2,8 +2,10 @@
 
 import json
 import os
+import shlex
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -71,3 +73,37 @@ def test_an_unfinished_run_is_refused_by_name(tmp_path):
   out = _cli(tmp_path, "--group=everything", "--runs=clean:0")
   assert out.returncode == 1
   assert "everything" in out.stderr and "mdr" in out.stderr
+
+
+def test_matrix_preset_parses_and_validates_on_the_cpu_configs(tmp_path):
+  """--matrix's flags reach mdr.main intact (no shell quoting to lose) and
+  make a valid config: PGD up to 8/255 on 500 images, the patch in the image
+  domain only; a flag of --extra replaces the preset's."""
+  _trained(tmp_path)
+  out = _cli(tmp_path, "--group=mdr", "--runs=clean:0", "--matrix",
+             "--extra=--config.eval.patch_images=50")
+  assert out.returncode == 0, out.stderr
+  argv = shlex.split(out.stdout.partition(": ")[2])
+  assert "--config.eval.suites=('robustness','patch',)" in argv
+  assert "--config.eval.patch_domains=('image',)" in argv
+  assert [a for a in argv if "patch_images" in a] == [
+      "--config.eval.patch_images=50"]
+  code = textwrap.dedent("""
+      import sys
+      from absl import flags
+      from ml_collections import config_flags
+      from mdr import config as config_lib
+      config_flags.DEFINE_config_file("config")
+      flags.FLAGS(["x", *sys.argv[1:]])
+      c = flags.FLAGS.config
+      config_lib.validate(c)
+      print(c.eval.patch_domains, c.eval.pgd_eps, c.eval.robust_images,
+            c.eval.patch_images, c.eval.suites)
+  """)
+  overrides = [a for a in argv if a.startswith("--config")]
+  proc = subprocess.run([sys.executable, "-c", code, *overrides],
+                        capture_output=True, text=True, cwd=REPO,
+                        timeout=120, check=False)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert proc.stdout.split("\n")[0] == (
+      "('image',) (0, 2, 8) 500 50 ('robustness', 'patch')")

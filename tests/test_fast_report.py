@@ -30,7 +30,7 @@ def test_width_section_scales_the_measured_run_by_the_benchmark(tmp_path):
   text = "\n".join(fast_report.widths_section(runs, (rows, command)))
   # 8 epochs in 12 min -> 20 epochs in 30 min at width 0.25; a quarter of
   # the throughput -> 5 at width 1.
-  assert "| 0.25 | 200 | 1.00 | 20.0 |" in text
-  assert "| 1 | 50 | 0.25 | 5.0 |" in text
+  assert "| 0.25 | 200 | 1.00 | 20.0 | 20.0 |" in text
+  assert "| 1 | 50 | 0.25 | 5.0 | — |" in text
   assert "an estimate of what fits in 30 min, not a measurement" in text
   assert fast_report.bench_widths(str(tmp_path / "none")) is None

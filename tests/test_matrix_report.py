@@ -167,7 +167,8 @@ def test_cells_are_means_over_the_seeds_that_measured_them(tmp_path):
       1: "not a target of any transfer matrix"}
   # The MDR group has a transfer matrix of its own, not written here.
   assert c["transfer_pgd16"]["missing"] == {
-      0: "no transfer/transfer.json", 1: "no transfer/transfer.json"}
+      0: "no finished transfer/transfer.json",
+      1: "no finished transfer/transfer.json"}
 
 
 def test_mdr_transfer_from_the_clean_seeds(tmp_path):

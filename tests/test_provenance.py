@@ -154,8 +154,10 @@ def test_cifar10_scales_name_their_configs():
 
 def test_cifar10_transfer_sources_are_the_trained_clean_seeds(tmp_path):
   """--transfer crafts on every done clean seed and shows the examples to
-  every done run of the scale (not to running ones); a done run whose
-  checkpoints are gone is an error that names it."""
+  every done run of the scale (not to running ones). A recorded workdir is
+  relative to the checkout that ran it (here: relative to this one); where
+  it holds no checkpoints, --workdirs/cifar10_<scale>/<run> is used; a done
+  run with checkpoints in neither is an error that names it."""
   results = tmp_path / "out" / "cifar10_cpu"
   wd = tmp_path / "wd"
   for model, seed, status in (("clean", 0, "done"), ("clean", 1, "done"),
@@ -163,16 +165,20 @@ def test_cifar10_transfer_sources_are_the_trained_clean_seeds(tmp_path):
     d = results / model / f"seed{seed}"
     os.makedirs(d)
     os.makedirs(wd / f"{model}_seed{seed}" / "checkpoints" / "384")
+    rel = os.path.relpath(wd / f"{model}_seed{seed}", REPO)
     json.dump({"status": status, "command": (
         f"python -m mdr.main --config=configs/{model}.py:cpu "
-        f"--workdir={wd}/{model}_seed{seed}")}, open(d / "run.json", "w"))
+        f"--workdir={rel}")}, open(d / "run.json", "w"))
+  other = tmp_path / "other"   # --workdirs
+  os.makedirs(other / "cifar10_cpu" / "mixed_seed0" / "checkpoints")
   data = tmp_path / "data.zip"
   data.write_bytes(b"")
 
   def transfer():
     return subprocess.run(
         [sys.executable, "experiments/cifar10.py", "--transfer", "--dry_run",
-         f"--out={tmp_path / 'out'}", f"--zip={data}"],
+         f"--out={tmp_path / 'out'}", f"--zip={data}",
+         f"--workdirs={other}"],
         capture_output=True, text=True, cwd=REPO, check=False, timeout=120)
   proc = transfer()
   assert proc.returncode == 0, proc.stderr[-2000:]
@@ -185,6 +191,14 @@ def test_cifar10_transfer_sources_are_the_trained_clean_seeds(tmp_path):
       "clean_seed0", "clean_seed1", "mixed_seed0"]
   assert flag("settings") == ["pgd16"] and flag("images") == ["5000"]
   assert flag("out")[0].endswith(os.path.join("cifar10_cpu", "transfer"))
+  assert os.path.realpath(flag("targets")[2]) == os.path.realpath(
+      wd / "mixed_seed0")
   shutil.rmtree(wd / "mixed_seed0" / "checkpoints")
+  proc = transfer()
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  argv = proc.stdout.split()
+  assert os.path.realpath(flag("targets")[2]) == os.path.realpath(
+      other / "cifar10_cpu" / "mixed_seed0")
+  shutil.rmtree(other / "cifar10_cpu" / "mixed_seed0" / "checkpoints")
   proc = transfer()
   assert proc.returncode == 1 and "mixed_seed0" in proc.stderr
