@@ -1,4 +1,8 @@
-"""experiments/extra_eval.py: the later evaluations of trained runs of any group."""
+"""experiments/extra_eval.py: the later evaluations of trained runs of any group.
+
+It is run in subprocesses only: its absl flags (``--runs`` ...) would clash
+with the other experiment scripts' that tests import into this process.
+"""
 
 import json
 import os
@@ -7,11 +11,7 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "experiments"))
-import extra_eval  # pylint: disable=g-import-not-at-top
 
 TRAIN = ("python -m mdr.main --config=configs/clean.py:cpu "
          "--config.data.path=../shared/data/cifar10-jpeg.zip --config.seed=0 "
@@ -19,10 +19,27 @@ TRAIN = ("python -m mdr.main --config=configs/clean.py:cpu "
          "--workdir=../main/workdirs/cifar10_cpu/clean_seed0")
 
 
+def _eval_command(train, suites, extra=()):
+  code = textwrap.dedent(f"""
+      import json, sys
+      sys.path.insert(0, "experiments")
+      import extra_eval
+      try:
+        print(json.dumps(extra_eval.eval_command({train!r}, {suites!r},
+                                                 {list(extra)!r})))
+      except ValueError as e:
+        print(json.dumps(str(e)))
+  """)
+  proc = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                        text=True, cwd=REPO, timeout=120, check=False)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  return json.loads(proc.stdout)
+
+
 def test_eval_command_replaces_the_training_flags_it_sets():
-  cmd = extra_eval.eval_command(TRAIN, ["robustness", "patch"],
-                                ["--config.eval.robust_images=500"])
-  assert cmd[:3] == [sys.executable, "-m", "mdr.main"]
+  cmd = _eval_command(TRAIN, ["robustness", "patch"],
+                      ["--config.eval.robust_images=500"])
+  assert cmd[1:3] == ["-m", "mdr.main"]
   assert "--mode=eval" in cmd
   assert "--config.eval.suites=('robustness','patch',)" in cmd
   # Replaced, not repeated (absl would keep the first of two).
@@ -32,8 +49,8 @@ def test_eval_command_replaces_the_training_flags_it_sets():
   for kept in ("--config=configs/clean.py:cpu", "--config.seed=0",
                "--workdir=../main/workdirs/cifar10_cpu/clean_seed0"):
     assert kept in cmd
-  with pytest.raises(ValueError, match="not an mdr.main command"):
-    extra_eval.eval_command("python train.py", ["patch"])
+  assert _eval_command("python train.py", ["patch"]).startswith(
+      "not an mdr.main command")
 
 
 def _cli(dest, *args, script="extra_eval.py"):
