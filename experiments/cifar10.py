@@ -181,12 +181,10 @@ def trained_workdirs(results, workdirs):
       with open(run_json) as f:
         argv = shlex.split(json.load(f).get("command", ""))
       name = f"{model}_{seed_dir}"
-      recorded = [os.path.normpath(os.path.join(REPO, a.partition("=")[2]))
-                  for a in argv if a.startswith("--workdir=")]
-      out[name] = next(
-          (w for w in recorded[-1:]
-           if os.path.isdir(os.path.join(w, "checkpoints"))),
-          os.path.join(workdirs, name))
+      recorded = provenance.workdir_of(argv)
+      out[name] = (recorded if recorded and os.path.isdir(
+          os.path.join(recorded, "checkpoints"))
+                   else os.path.join(workdirs, name))
   return out
 
 

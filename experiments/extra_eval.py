@@ -115,8 +115,7 @@ def main(argv):
     print(f"{run} seed {seed}: {short}", flush=True)
     if _DRY.value:
       continue
-    workdir = [a.partition("=")[2] for a in cmd if a.startswith("--workdir=")]
-    eval_dir = os.path.join(REPO, workdir[-1], "eval")
+    eval_dir = os.path.join(provenance.workdir_of(cmd), "eval")
     suites = MATRIX_SUITES if _MATRIX.value else _SUITES.value
     prefixes = tuple(s + "." for s in suites) + ("patch_examples.",)
 

@@ -82,6 +82,14 @@ def finished(record):
   return record.get("status", "done") == "done"
 
 
+def workdir_of(argv):
+  """The ``--workdir`` of an ``mdr.main`` argv, resolved against this
+  checkout (recorded commands are relative to the checkout that ran them, a
+  sibling of this one: ``../main/workdirs/...``), or None."""
+  found = [a.partition("=")[2] for a in argv if a.startswith("--workdir=")]
+  return os.path.normpath(os.path.join(REPO, found[-1])) if found else None
+
+
 def _now():
   return datetime.datetime.now().isoformat(timespec="seconds")
 
