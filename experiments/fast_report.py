@@ -11,13 +11,15 @@ of wall time per run, and >= 15 points above the ResNet-8 baseline at equal
 or lower wall time.
 """
 
-import glob
 import json
 import os
 import statistics
 import sys
 
 import matplotlib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import provenance  # pylint: disable=g-import-not-at-top
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "experiments", "results", "fast_cpu")
@@ -27,15 +29,10 @@ TARGET_ACC, TARGET_MIN, MARGIN = 90.0, 30.0, 15.0
 def load(results=RESULTS):
   """{run: [per-seed dicts with accuracy, no-TTA accuracy, wall, load]}."""
   runs = {}
-  for path in sorted(glob.glob(os.path.join(results, "*", "seed*",
-                                            "run.json"))):
-    with open(path) as f:
-      rec = json.load(f)
-    if rec.get("status") != "done":
-      continue
-    with open(os.path.join(os.path.dirname(path), "clean.json")) as f:
+  for _, d, rec in provenance.finished_runs(results):
+    with open(os.path.join(d, "clean.json")) as f:
       clean = json.load(f)
-    with open(os.path.join(os.path.dirname(path), "config.json")) as f:
+    with open(os.path.join(d, "config.json")) as f:
       config = json.load(f)
     runs.setdefault(rec["run"], []).append(dict(
         seed=rec["seed"], accuracy=clean["accuracy"],

@@ -252,15 +252,23 @@ def _one(values):
   return distinct[0] if len(distinct) == 1 else "/".join(map(str, distinct))
 
 
-def matrix(results_root=RESULTS):
+def _read_all(results_root):
+  """The runs (``_runs``) and the transfer matrices ({group: ``_transfer``})
+  under a results root: every file the matrix reads, read once."""
+  return _runs(results_root), {g: _transfer(results_root, g)
+                               for g in TRANSFER_DIRS}
+
+
+def matrix(results_root=RESULTS, read=None):
   """One dict per row: name, label, group, network, epochs, seeds, cells.
 
   ``cells``: {column: dict(value (mean over the seeds that measured it, or
   None), n, seeds (those seeds), missing ({seed: why not measured}))}.
+  ``read``: ``_read_all(results_root)`` when the caller has it already.
   """
-  transfers = {g: _transfer(results_root, g) for g in TRANSFER_DIRS}
+  runs, transfers = read or _read_all(results_root)
   rows = []
-  for group, run, recs, run_dir in _runs(results_root):
+  for group, run, recs, run_dir in runs:
     per_seed, configs, catastrophic, sources = {}, [], [], []
     for rec in recs:
       cells, config, co, src = _seed_cells(rec, os.path.join(
@@ -404,13 +412,14 @@ def _sources_sentence(rows):
 
 def section(results_root=RESULTS, rel="results/cifar10_cpu"):
   """The markdown section ("" when no run is done)."""
-  rows = matrix(results_root)
+  read = _read_all(results_root)
+  rows = matrix(results_root, read)
   if not rows:
     return ""
-  facts = _facts(_runs(results_root))
-  transfers = [(g, t) for g in TRANSFER_DIRS
-               if (t := _transfer(results_root, g)) is not None
-               and t["standard"]]
+  runs, by_group = read
+  facts = _facts(runs)
+  transfers = [(g, t) for g, t in by_group.items()
+               if t is not None and t["standard"]]
   what = [f"mask attacks at {RATIO * 100:g} % hidden with zero fill" +
           (f" on {facts['mask']} test images" if facts["mask"] else "") +
           (f", α* (the worst-case square) on {facts['exhaustive']} of them"

@@ -2,6 +2,7 @@
 it, and the machine (CPU model, devices, library versions)."""
 
 import datetime
+import glob
 import importlib.metadata
 import json
 import os
@@ -80,6 +81,22 @@ def finished(record):
   says done, or it has no status (runs made before ``run_step``, whose
   ``run.json`` was written only when they ended)."""
   return record.get("status", "done") == "done"
+
+
+def finished_runs(results):
+  """``(name, seed_dir, run_json)`` of every finished run under ``results``.
+
+  A results root holds ``<name>/seed<k>/run.json`` per run (written when the
+  run starts, completed when it ends); runs still going or failed are left
+  out, so that no report ever shows them. Sorted by path.
+  """
+  for path in sorted(glob.glob(os.path.join(results, "*", "seed*",
+                                            "run.json"))):
+    with open(path) as f:
+      record = json.load(f)
+    if finished(record):
+      seed_dir = os.path.dirname(path)
+      yield os.path.basename(os.path.dirname(seed_dir)), seed_dir, record
 
 
 def workdir_of(argv):

@@ -42,13 +42,7 @@ def _read(path):
 def load(scale_dir):
   """{model: [run]} with run = {seed, sweep, sparse, run, config}."""
   models = {}
-  for path in sorted(glob.glob(os.path.join(scale_dir, "*", "seed*",
-                                            "run.json"))):
-    d = os.path.dirname(path)
-    model = os.path.basename(os.path.dirname(d))
-    run = _read(path)
-    if not provenance.finished(run):
-      continue  # still running, or failed
+  for model, d, run in provenance.finished_runs(scale_dir):
     sweep = _read(os.path.join(d, "mask_sweep.json"))
     sparse = _read(os.path.join(d, "sparse_pixels.json"))
     config = {}

@@ -9,7 +9,6 @@ their own ``run.json``; their files count once that says done. Runs that
 are not done are never reported.
 """
 
-import glob
 import json
 import os
 import statistics
@@ -30,13 +29,7 @@ def _read(path):
 def load(results):
   """{run: [seed record]} of the trained models evaluated here."""
   runs = {}
-  for path in sorted(glob.glob(os.path.join(results, "*", "seed*",
-                                            "run.json"))):
-    d = os.path.dirname(path)
-    run = os.path.basename(os.path.dirname(d))
-    run_json = _read(path)
-    if not provenance.finished(run_json):   # running or failed: not reported
-      continue
+  for run, d, run_json in provenance.finished_runs(results):
     rec = dict(seed=int(os.path.basename(d)[4:]), run=run_json,
                clean=_read(os.path.join(d, "clean.json")))
     dirs = [d]
