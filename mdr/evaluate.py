@@ -88,14 +88,15 @@ def sweep(model, variables, images_u8, labels, attack, ratios, draws, key,
   """Accuracy (percent) per draw and ratio: ``[draws, len(ratios)]``."""
   fn = make_correct_fn(model, attack, fill, mean, batch_sharding, tta)
   n = labels.shape[0]
-  total = np.zeros((draws, len(ratios)), np.int64)
   r = jnp.asarray(ratios, jnp.float32)
   d = jnp.arange(draws)
+  # Counts add up on the device (exact integers): one transfer at the end, so
+  # the host queues every batch without waiting for the previous one.
+  total = jnp.zeros((draws, len(ratios)), jnp.int32)
   for start in range(0, n, batch):
-    total += np.asarray(jax.device_get(fn(variables, images_u8, labels,
-                                          jnp.int32(start), key, r, d,
-                                          batch=batch)))
-  return total / n * 100.0
+    total = total + fn(variables, images_u8, labels, jnp.int32(start), key,
+                       r, d, batch=batch)
+  return np.asarray(jax.device_get(total), np.int64) / n * 100.0
 
 
 def eval_batch(batch_size: int, n: int) -> int:
@@ -129,9 +130,10 @@ def clean_accuracy(model, variables, images_u8, labels, batch, tta):
     x = images_u8[idx].astype(jnp.float32) / 255.0
     return jnp.sum((jnp.argmax(logits_fn(x), -1) == labels[idx]) & valid)
 
-  total = sum(int(correct(images_u8, labels, jnp.int32(s), size=batch))
-              for s in range(0, n, batch))
-  return total / n * 100.0
+  total = jnp.int32(0)   # on the device: no host sync per batch
+  for s in range(0, n, batch):
+    total = total + correct(images_u8, labels, jnp.int32(s), size=batch)
+  return int(total) / n * 100.0
 
 
 def evaluate(config, workdir, model, variables, dataset, mesh,

@@ -70,11 +70,11 @@ def accuracy_under(model, variables, images, labels, spec, eps_list, steps,
   out = np.zeros((draws, len(eps_list)))
   for d in range(draws):
     for j, eps in enumerate(eps_list):
-      total = 0
+      total = jnp.int32(0)   # on the device: no host sync per batch
       for start in range(0, n, batch):
-        total += int(correct(variables, images, labels, jnp.int32(start),
-                             jnp.float32(eps), d, size=batch))
-      out[d, j] = total / n * 100
+        total = total + correct(variables, images, labels, jnp.int32(start),
+                                jnp.float32(eps), d, size=batch)
+      out[d, j] = int(total) / n * 100
   return out
 
 
@@ -266,12 +266,12 @@ def strong(config, model, variables, images, labels, key, batch, tta_wrap):
     robust = (jnp.argmax(logits_fn(adv), -1) == y) & valid
     return jnp.sum(clean), jnp.sum(robust)
 
-  clean_total = robust_total = 0
+  clean_total = robust_total = jnp.int32(0)   # on the device, as above
   for start in range(0, n, batch):
     c, r = correct(variables, images, labels, jnp.int32(start),
                    jnp.float32(eps), size=batch)
-    clean_total += int(c)
-    robust_total += int(r)
+    clean_total, robust_total = clean_total + c, robust_total + r
+  clean_total, robust_total = int(clean_total), int(robust_total)
   result = dict(attack="pgd", norm="linf", eps=eps,
                 step_size=2.5 * eps / steps, steps=steps, restarts=restarts,
                 loss="ce", n=n, accuracy=robust_total / n * 100,
