@@ -35,8 +35,10 @@ import provenance  # pylint: disable=g-import-not-at-top
 REPO = provenance.REPO
 # airbench_w<width>_e<epochs> (configs/fast.py:cpu with that width and
 # length) or resnet_small (configs/clean.py:cpu_resnet8, the ResNet-8 baseline).
-RUNS = ("airbench_w0.5_e8:0,resnet_small:0,airbench_w0.5_e8:1,"
-        "airbench_w0.25_e8:0,airbench_w0.5_e4:0,airbench_w0.75_e4:0")
+# The frontier of experiments/fast_cpu.md: each width at the epochs that fit
+# about 30 minutes here, and the ResNet-8 baseline.
+RUNS = ("resnet_small:0,airbench_w0.25_e8:0,airbench_w0.5_e8:0,"
+        "airbench_w0.5_e10:0,airbench_w0.75_e5.5:0,airbench_w1_e3:0")
 _RUNS = flags.DEFINE_string("runs", RUNS, "run:seed,...")
 _ZIP = flags.DEFINE_string("zip", os.path.join(REPO, "..", "shared", "data",
                                                "cifar10-jpeg.zip"),
