@@ -10,7 +10,9 @@ models, a paired test for two cells of one model (per-seed differences), a
 one-sample test for one cell; the threshold is subtracted first. Its
 verdict is "supported" (significant in the stated direction),
 "contradicted" (significant against it) or "inconclusive at n = …" (not
-significant, or fewer than 2 seeds: no test). ``evaluate`` judges one claim
+significant, or fewer than 2 seeds: no test). A descriptive criterion
+(``every_seed``: each seed's value must pass) is likewise "inconclusive"
+below EVERY_SEED_MIN seeds. ``evaluate`` judges one claim
 on one model, criterion by criterion; the report words what they mean.
 
 A quantity is ``(model, cell)``. Cells: ``"clean"`` (nothing hidden),
@@ -41,6 +43,8 @@ FEW_PIXELS_VISIBLE = 0.10   # ... with at most this share of pixels visible
 HALF_HIDDEN = 0.5           # (b), other reading: more than half hidden
 MIXED_CLEAN_DROP = 3.0      # (c): clean accuracy at most this below `clean`
 MIXED_GAMMA_GAIN = 30.0     # (c): γ at RATIO above `clean` by more than this
+EVERY_SEED_MIN = 2          # an every-seed criterion judges at least this
+                            #   many seeds (as a test needs 2 per sample)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,8 +239,11 @@ def evaluate(claim, summary, model):
       continue
     if c.every_seed:
       passed = all(_passes(c, v) for v in a)
-      out[c.name] = Outcome(a, passed, None, "supported" if passed else
-                            "not supported")
+      if len(a) < EVERY_SEED_MIN:   # one seed passing or failing is no verdict
+        word = f"inconclusive at n = {len(a)} (fewer than {EVERY_SEED_MIN} seeds)"
+      else:
+        word = "supported" if passed else "not supported"
+      out[c.name] = Outcome(a, passed and word == "supported", None, word)
       continue
     value = statistics.fmean(a) - (0.0 if b is None else statistics.fmean(b))
     direction = +1 if c.op in (">", ">=") else -1

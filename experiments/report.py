@@ -148,10 +148,20 @@ def _few_pixels_markdown(summary):
     grid = ", ".join(fmt_pct(m) for m, _ in per_seed)
     interp = ", ".join(_visible(i, l) for (_, i), l in zip(per_seed, last))
     lines.append(f"| {model} | {grid} | {interp} |")
-  few = [m for m in claims.tested_models(claim, summary)
-         if claims.evaluate(claim, summary, m)["visible"].passed]
+  outcomes = {m: claims.evaluate(claim, summary, m)["visible"]
+              for m in claims.tested_models(claim, summary)}
+  few = [m for m, o in outcomes.items() if o.verdict == "supported"]
   verdict = ("supported for " + ", ".join(f"`{m}`" for m in few) if few
              else "not supported")
+  crit = claim.criteria[0]
+  undecided = [
+      f"`{m}` {o.verdict}: its one seed "
+      + ("passes" if all(claims._passes(crit, v) for v in o.value)  # pylint: disable=protected-access
+         else "fails")
+      for m, o in outcomes.items() if o.verdict.startswith("inconclusive")]
+  if undecided:
+    verdict += (" for the models with enough seeds; " +
+                "; ".join(undecided))
   out = [
       f"**(b) {claim.statement}: {verdict}.** Criterion (we read the seed's "
       "\"more than 50 %\" as accuracy): at least "

@@ -73,3 +73,28 @@ def test_claim_tests_subtract_the_threshold_and_pair_one_models_cells():
   test, word = claims.test_difference([60.0, 60.5], [64.0, 62.0, 63.0],
                                       direction=+1)
   assert word == "contradicted"
+
+
+def test_every_seed_criterion_needs_two_seeds_for_a_verdict():
+  import claims  # pylint: disable=g-import-not-at-top
+  claim = claims.CLAIM["b"]
+
+  def summary(visible):
+    return {"clean": dict(visible_at_50=dict(per_seed=[(1.0, 0.9)]),
+                          sparse={}),
+            "m": dict(visible_at_50=dict(per_seed=[(v, v) for v in visible]),
+                      sparse={})}
+
+  # One seed at 10 % visible passes the rule, but one seed is no verdict.
+  out = claims.evaluate(claim, summary([0.1]), "m")["visible"]
+  assert out.verdict == "inconclusive at n = 1 (fewer than 2 seeds)"
+  assert not out.passed and out.value == [0.1]
+  assert claims.evaluate(claim, summary([0.6]), "m")["visible"].verdict == (
+      "inconclusive at n = 1 (fewer than 2 seeds)")
+  assert claims.evaluate(claim, summary([0.1, 0.1]), "m")["visible"].verdict \
+      == "supported"
+  # Every seed must pass: one of two at 20 % visible fails it.
+  out = claims.evaluate(claim, summary([0.1, 0.2]), "m")["visible"]
+  assert out.verdict == "not supported" and not out.passed
+  assert claims.claim_verdict({"visible": claims.evaluate(
+      claim, summary([0.1]), "m")["visible"]}).startswith("inconclusive")
