@@ -208,7 +208,8 @@ def tested_models(claim, summary):
   return list(claim.models)
 
 
-def _passes(criterion, value):
+def passes(criterion, value):
+  """Whether one value passes a criterion's threshold (None never does)."""
   return value is not None and _OPS[criterion.op](value, criterion.threshold)
 
 
@@ -238,7 +239,7 @@ def evaluate(claim, summary, model):
       out[c.name] = Outcome(None, False, None, "not measured")
       continue
     if c.every_seed:
-      passed = all(_passes(c, v) for v in a)
+      passed = all(passes(c, v) for v in a)
       if len(a) < EVERY_SEED_MIN:   # one seed passing or failing is no verdict
         word = f"inconclusive at n = {len(a)} (fewer than {EVERY_SEED_MIN} seeds)"
       else:

@@ -154,11 +154,13 @@ def _few_pixels_markdown(summary):
   verdict = ("supported for " + ", ".join(f"`{m}`" for m in few) if few
              else "not supported")
   crit = claim.criteria[0]
-  undecided = [
-      f"`{m}` {o.verdict}: its one seed "
-      + ("passes" if all(claims._passes(crit, v) for v in o.value)  # pylint: disable=protected-access
-         else "fails")
-      for m, o in outcomes.items() if o.verdict.startswith("inconclusive")]
+  undecided = []
+  for m, o in outcomes.items():
+    if o.verdict.startswith("inconclusive"):
+      k = sum(claims.passes(crit, v) for v in o.value)
+      undecided.append(f"`{m}` {o.verdict}: " + (
+          f"its seed {'passes' if k else 'fails'}" if len(o.value) == 1
+          else f"{k} of its {len(o.value)} seeds pass"))
   if undecided:
     verdict += (" for the models with enough seeds; " +
                 "; ".join(undecided))
