@@ -15,16 +15,21 @@
 # 2.5ε/k because one signed step larger than ε, FGSM-RS's 10/255, overfits
 # catastrophically under this recipe). The --config.train.adv.step flag does
 # not reach clean or FGSM-RS training. Two seeds each.
-# Evaluation without TTA: clean; α/β/γ at 20 % hidden (2 draws); FGSM and
-# PGD-20 at ε 2 and 8/255, PGD-20 with the margin loss, PGD-40 and ε = 0.5
-# (the sanity checks) on 500 test images.
+# Evaluation without TTA: clean; α/β/γ/α-pixels at 20 % hidden (2 draws), the
+# worst-case square α* at 20 % on 250 images; the sparse-pixel curve (γ up to
+# 99 % hidden); FGSM and PGD-20 at ε 2 and 8/255, PGD-20 with the margin loss,
+# PGD-40 and ε = 0.5 (the sanity checks) on 500 test images. Then
+# `python experiments/extra_eval.py --matrix --runs=...` (the LaVAN columns)
+# and `python experiments/extra_eval.py --group=adversarial --transfer` (the
+# transfer column, from the clean-training runs).
 set -euo pipefail
 DEST=${1:-$(cd "$(dirname "$0")/.." && pwd)}   # where results and workdirs go
 HERE=$(cd "$(dirname "$0")/.." && pwd)          # the checkout that runs
 FLAGS=(--config.train.adv.steps=2 --config.train.adv.step=4.0
        --config.checkpoint_every_steps=48
-       --config.eval.suites='("clean","mask_sweep","robustness")'
-       --config.eval.attacks='("alpha","beta","gamma","fgsm","pgd")'
+       --config.eval.suites='("clean","mask_sweep","sparse_pixels","robustness")'
+       --config.eval.attacks='("alpha","alpha_exhaustive","beta","gamma","alpha_pixels","fgsm","pgd")'
+       --config.eval.costly_images=250 --config.eval.costly_ratios='(0.0,0.2)'
        --config.eval.ratios='(0.0,0.2)' --config.eval.pgd_eps='(2,8)'
        --config.eval.robust_images=500 --config.eval.draws=2 --config.eval.tta=0)
 SEEDS=${2:-0,1}

@@ -3,6 +3,7 @@ r"""The costlier evaluations of trained CPU-scale models, after their training.
   python experiments/extra_eval.py --dest=/work/main \
       --runs=airbench_w0.25_e3_pgd_at:0,airbench_w0.25_e3_m2at_square_mixup:0
   python experiments/extra_eval.py --group=mdr --matrix --runs=clean:0,mixed:0
+  python experiments/extra_eval.py --group=adversarial --transfer
 
 ``--group`` names the trained models' place in the model × attack matrix
 (``matrix_report.GROUPS``): ``adversarial`` (the default; trained by
@@ -20,6 +21,12 @@ stronger white-box check ``pgd_strong``, PGD-50 with 5 restarts at 8/255 on
 ``<results>/<run>/seed<k>/extra_eval/`` with their own ``run.json``, written
 when the step starts and completed when it ends; a step whose ``run.json``
 says done is skipped on a rerun.
+
+``--transfer`` evaluates nothing else: the black-box transfer column of the
+matrix (``python -m mdr.transfer`` at ``matrix_report.TRANSFER``) from the
+group's standard networks (``matrix_report.TRANSFER_DIRS``) onto every
+finished run of the group, into the group's transfer directory, with its
+``run.json``.
 """
 
 import json
@@ -34,7 +41,7 @@ from absl import flags
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # pylint: disable=g-import-not-at-top
 import provenance
-from matrix_report import GROUPS
+from matrix_report import GROUPS, TRANSFER, TRANSFER_DIRS
 # pylint: enable=g-import-not-at-top
 
 REPO = provenance.REPO
@@ -49,6 +56,14 @@ _EXTRA = flags.DEFINE_string(
     "extra", "", "Extra flags appended to every command (shell syntax), "
     "e.g. --extra='--config.eval.strong_images=500'.")
 _DRY = flags.DEFINE_bool("dry_run", False, "Print the commands only.")
+_TRANSFER = flags.DEFINE_bool(
+    "transfer", False, "Only the transfer column: from the group's standard "
+    "networks onto every finished run of the group (--runs not needed).")
+_TRANSFER_IMAGES = flags.DEFINE_integer(
+    "transfer_images", 5000, "--transfer: test images (a fixed subset).")
+_DATA = flags.DEFINE_string(
+    "data", "", "--transfer: the CIFAR-10 zip; default "
+    "<dest>/../shared/data/cifar10-jpeg.zip.")
 _MATRIX = flags.DEFINE_bool(
     "matrix", False, "The matrix's cells: suites robustness and patch with "
     "MATRIX_FLAGS (a flag of --extra replaces the same one there).")
@@ -83,6 +98,40 @@ def eval_command(train_command, suites, extra=()):
   return [sys.executable, "-m", "mdr.main", *kept, *new]
 
 
+def transfer_command(root, group, data, images):
+  """(argv of ``python -m mdr.transfer``, its output directory) for the
+  group's transfer column under the results root ``root``: sources = the
+  finished runs that ``TRANSFER_DIRS[group]`` calls standard, targets =
+  every finished run of the group, each by the ``--workdir`` its run.json
+  records. Exits with a clear message when the group has no transfer column,
+  no standard run or a workdir without checkpoints."""
+  if group not in TRANSFER_DIRS:
+    sys.exit(f"error: --group={group} has no transfer column; groups with "
+             f"one: {sorted(TRANSFER_DIRS)}")
+  sub, is_standard = TRANSFER_DIRS[group]
+  out = os.path.join(root, sub)
+  group_dir = {g: s for g, s, _ in GROUPS}[group]
+  results = os.path.join(root, group_dir) if group_dir else root
+  runs = []
+  for name, _, record in provenance.finished_runs(results):
+    workdir = provenance.workdir_of(shlex.split(record.get("command", "")))
+    if workdir is not None:
+      runs.append((name, workdir))
+  missing = [w for _, w in runs
+             if not os.path.isdir(os.path.join(w, "checkpoints"))]
+  if missing:
+    sys.exit(f"error: no checkpoints in {missing} (their workdirs are gone): "
+             "retrain them first")
+  sources = [w for name, w in runs if is_standard(name)]
+  if not sources:
+    sys.exit(f"error: no finished standard run in {results}: train one first")
+  cmd = [sys.executable, "-m", "mdr.transfer", "--sources=" + ",".join(
+      sources), "--targets=" + ",".join(w for _, w in runs),
+         f"--data={data}", f"--images={images}", f"--settings={TRANSFER}",
+         f"--out={out}"]
+  return cmd, out
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -90,6 +139,22 @@ def main(argv):
   sub = {g: s for g, s, _ in GROUPS}[_GROUP.value]
   results = os.path.join(dest, "experiments", "results", "cifar10_cpu",
                          *([sub] if sub else []))
+  if _TRANSFER.value:
+    data = os.path.abspath(_DATA.value or os.path.join(
+        dest, "..", "shared", "data", "cifar10-jpeg.zip"))
+    cmd, out = transfer_command(
+        os.path.join(dest, "experiments", "results", "cifar10_cpu"),
+        _GROUP.value, data, _TRANSFER_IMAGES.value)
+    if provenance.is_done(os.path.join(out, "run.json")):
+      print(f"transfer: done, skipped ({out}/run.json; move {out} away to "
+            "redo it over the runs trained since)", flush=True)
+      return
+    short = "python " + shlex.join(cmd[1:]).replace(
+        os.path.dirname(dest) + os.sep, "../")
+    print(f"transfer: {short}", flush=True)
+    if not _DRY.value:
+      provenance.run_step(cmd, out, short, step="transfer")
+    return
   if not _RUNS.value:
     raise app.UsageError("--runs: name the trained runs, e.g. "
                          "--runs=airbench_w0.25_e3_pgd_at:0")

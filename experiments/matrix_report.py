@@ -69,6 +69,8 @@ TRANSFER_DIRS = {
     "random_mask": (os.path.join(RANDOM_MASK, "transfer"),
                     lambda run: random_mask_report.group_of(run) ==
                     "standard"),
+    "adversarial": (os.path.join(ADVERSARIAL, "transfer"),
+                    lambda run: adversarial_report.group_of(run) == "clean"),
 }
 IMAGE_PIXELS = 32 * 32   # CIFAR-10: the patch's share of the image
 MASK_ATTACKS = ("alpha", "alpha_exhaustive", "beta", "gamma", "alpha_pixels")

@@ -6,12 +6,18 @@
 # experiments/results/fast_cpu/airbench_w0.25_e8/seed0, re-evaluated here with
 # the same evaluation) and random-mask models (drop 0.5 and 0.7 on the shallow
 # stages, seeds 0 and 1), each evaluated without TTA on: clean, the mask sweep
-# (alpha/beta/gamma at 10 and 20 %), white-box FGSM/PGD-20 on 500 images.
+# (α/β/γ/α-pixels at 10 and 20 %, the worst-case square α* at 20 % on 250
+# images), the sparse-pixel curve (γ up to 99 % hidden), white-box
+# FGSM/PGD-20 on 500 images: every mask and PGD column of the model × attack
+# matrix. Then `python experiments/random_mask_eval.py` (the transfer column)
+# and `python experiments/extra_eval.py --group=random_mask --matrix
+# --runs=...` (the LaVAN columns).
 set -euo pipefail
 DEST=${1:-$(cd "$(dirname "$0")/.." && pwd)}   # where results and workdirs go
 HERE=$(cd "$(dirname "$0")/.." && pwd)          # the checkout that runs
-EVAL=(--config.eval.suites='("clean","mask_sweep","robustness")'
-      --config.eval.attacks='("alpha","beta","gamma","fgsm","pgd")'
+EVAL=(--config.eval.suites='("clean","mask_sweep","sparse_pixels","robustness")'
+      --config.eval.attacks='("alpha","alpha_exhaustive","beta","gamma","alpha_pixels","fgsm","pgd")'
+      --config.eval.costly_images=250 --config.eval.costly_ratios='(0.0,0.2)'
       --config.eval.ratios='(0.0,0.1,0.2)' --config.eval.pgd_eps='(0,2,8,16)'
       --config.eval.robust_images=500 --config.eval.draws=2 --config.eval.tta=0)
 cd "$HERE"

@@ -36,8 +36,11 @@ _STEPS = flags.DEFINE_string("steps", "baseline,transfer", "Steps to run.")
 _IMAGES = flags.DEFINE_integer("images", 5000, "Transfer: test images.")
 _DRY = flags.DEFINE_bool("dry_run", False, "Print the commands only.")
 
-EVAL = ["--config.eval.suites=('clean','mask_sweep','robustness')",
-        "--config.eval.attacks=('alpha','beta','gamma','fgsm','pgd')",
+EVAL = ["--config.eval.suites=('clean','mask_sweep','sparse_pixels',"
+        "'robustness')",
+        "--config.eval.attacks=('alpha','alpha_exhaustive','beta','gamma',"
+        "'alpha_pixels','fgsm','pgd')",
+        "--config.eval.costly_images=250", "--config.eval.costly_ratios=(0.0,0.2)",
         "--config.eval.ratios=(0.0,0.1,0.2)", "--config.eval.pgd_eps=(0,2,8,16)",
         "--config.eval.robust_images=500", "--config.eval.draws=2",
         "--config.eval.tta=0"]

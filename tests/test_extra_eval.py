@@ -124,3 +124,43 @@ def test_matrix_preset_parses_and_validates_on_the_cpu_configs(tmp_path):
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert proc.stdout.split("\n")[0] == (
       "('image',) (0, 2, 8) 500 50 ('robustness', 'patch')")
+
+
+def _adversarial(root, run, seed, workdirs, checkpoints=True):
+  d = (root / "experiments" / "results" / "cifar10_cpu" / "adversarial" /
+       run / f"seed{seed}")
+  d.mkdir(parents=True)
+  wd = workdirs / f"{run}_seed{seed}"
+  if checkpoints:
+    (wd / "checkpoints").mkdir(parents=True)
+  (d / "run.json").write_text(json.dumps({
+      "status": "done", "command": "python -m mdr.main "
+      f"--config=configs/fast.py:cpu --workdir={wd}"}))
+  return str(wd)
+
+
+def test_transfer_from_the_groups_standard_runs_onto_all_of_them(tmp_path):
+  """--transfer: sources = the group's clean-training runs, targets = every
+  finished run of the group, by the workdirs their run.json records; the
+  output is the group's transfer directory that matrix_report reads."""
+  wds = tmp_path / "w"
+  e3 = "airbench_w0.25_e3"
+  std = _adversarial(tmp_path, e3, 0, wds)
+  at0 = _adversarial(tmp_path, f"{e3}_pgd_at", 0, wds)
+  at1 = _adversarial(tmp_path, f"{e3}_pgd_at", 1, wds)
+  out = _cli(tmp_path, "--group=adversarial", "--transfer", "--data=/d.zip")
+  assert out.returncode == 0, out.stderr
+  argv = shlex.split(out.stdout.partition(": ")[2])
+  assert argv[:3] == ["python", "-m", "mdr.transfer"]
+  # Printed relative to dest's parent, as recorded commands are.
+  rel = lambda p: p.replace(str(tmp_path.parent) + os.sep, "../")
+  assert f"--sources={rel(std)}" in argv
+  assert f"--targets={rel(std)},{rel(at0)},{rel(at1)}" in argv
+  assert "--settings=pgd16" in argv and "--data=/d.zip" in argv
+  assert argv[-1].endswith(os.path.join("cifar10_cpu", "adversarial",
+                                        "transfer"))
+  # A target whose checkpoints are gone is named, and nothing runs.
+  _adversarial(tmp_path, f"{e3}_fgsm_rs", 0, wds, checkpoints=False)
+  out = _cli(tmp_path, "--group=adversarial", "--transfer")
+  assert out.returncode == 1
+  assert f"{e3}_fgsm_rs_seed0" in out.stderr and "retrain" in out.stderr

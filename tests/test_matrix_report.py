@@ -163,8 +163,8 @@ def test_cells_are_means_over_the_seeds_that_measured_them(tmp_path):
   assert p["lavan_universal"]["value"] == 15.0
   assert p["pgd@8"]["value"] == 24.5
   assert p["transfer_pgd16"]["missing"] == {
-      0: "not a target of any transfer matrix",
-      1: "not a target of any transfer matrix"}
+      0: "no finished adversarial/transfer/transfer.json",
+      1: "no finished adversarial/transfer/transfer.json"}
   # The MDR group has a transfer matrix of its own, not written here.
   assert c["transfer_pgd16"]["missing"] == {
       0: "no finished transfer/transfer.json",
@@ -207,6 +207,33 @@ def test_mdr_transfer_from_the_clean_seeds(tmp_path):
   _write(tmp_path / "transfer" / "run.json", {"status": "running"})
   rows = matrix_report.matrix(str(tmp_path))
   assert _row(rows, "mixed")["cells"]["transfer_pgd16"]["n"] == 0
+
+
+def test_adversarial_transfer_from_the_clean_training_run(tmp_path):
+  """The adversarial rows read adversarial/transfer/transfer.json
+  (extra_eval.py --group=adversarial --transfer): sources are the runs of
+  clean training, never the target itself."""
+  _tree(tmp_path)
+  adv = tmp_path / "adversarial"
+  three = lambda a: {("alpha", 0.2): a, ("beta", 0.2): a, ("gamma", 0.2): a}
+  _seed(adv / E3 / "seed0", 70.0, three(30.0), 3.0, fill=False)
+  rec = lambda src, tgt, acc: dict(
+      setting="pgd16", source=src, target=tgt, n=100, source_fooled=100,
+      kept=80, accuracy=acc, follow=50.0)
+  _write(adv / "transfer" / "run.json", {"status": "done"})
+  _write(adv / "transfer" / "transfer.json", {
+      "images": 100, "sources": [f"/w/adversarial/{E3}_seed0"],
+      "settings": {"pgd16": {"display": "PGD-20 ε=16 step 1"}},
+      "records": [rec(f"{E3}_seed0", f"{E3}_seed0", 0.0),
+                  rec(f"{E3}_seed0", f"{E3}_pgd_at_seed0", 60.0),
+                  rec(f"{E3}_seed0", f"{E3}_pgd_at_seed1", 64.0)]})
+  rows = matrix_report.matrix(str(tmp_path))
+  cell = _row(rows, f"{E3}_pgd_at")["cells"]["transfer_pgd16"]
+  assert (cell["value"], cell["n"]) == (62.0, 2)
+  # Its only source is itself: no cell.
+  assert _row(rows, E3)["cells"]["transfer_pgd16"]["n"] == 0
+  text = matrix_report.section(str(tmp_path), "rel")
+  assert f"for the Adversarial rows {E3}_seed0" in text
 
 
 def test_section_table_and_paragraph(tmp_path):
