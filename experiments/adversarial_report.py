@@ -218,8 +218,10 @@ def section(results=RESULTS, rel="results/cifar10_cpu/adversarial"):
       "over 2 draws each). No GPU was available, so the full-scale "
       "ResNet-18 runs (`configs/{pgd_at,fgsm_rs,m2at}.py`) are not run.", "",
       f"Commands: `bash experiments/adversarial.sh` (training and "
-      f"per-model evaluation), `python experiments/report.py` (this "
-      f"section). Files: `{rel}/`.", "",
+      f"per-model evaluation), `python experiments/extra_eval.py "
+      f"--matrix --runs=...` (LaVAN) and `python experiments/extra_eval.py "
+      f"--group=adversarial --transfer` (the matrix's transfer column), "
+      f"`python experiments/report.py` (this section). Files: `{rel}/`.", "",
       "| training | seeds | clean | FGSM 8/255 | PGD-20 2/255 | PGD-20 "
       "8/255 | margin PGD-20 8/255 | α 20 % | β 20 % | γ 20 % | wall min |",
       "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]

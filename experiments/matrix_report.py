@@ -10,7 +10,8 @@ Reads only result files under ``experiments/results/cifar10_cpu/``:
   ``experiments/random_mask.sh`` and ``random_mask_eval.py``);
 - ``adversarial/<run>/seed<k>/`` with its ``extra_eval/`` (the 3-epoch
   clean model, FGSM-RS, PGD-AT and both M2AT settings;
-  ``experiments/adversarial.sh``).
+  ``experiments/adversarial.sh``) and ``adversarial/transfer/transfer.json``
+  (``experiments/extra_eval.py --group=adversarial --transfer``).
 
 Later evaluations of any of them (``experiments/extra_eval.py``: PGD, LaVAN)
 are read from the seed's ``extra_eval/``.
