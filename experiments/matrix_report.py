@@ -47,6 +47,7 @@ import random_mask_report
 from report_load import MODELS, STANDARD, ratio_key
 from seed_paper import SYMBOL
 from seed_runs import _read, load, robust_at, sweep_at, workdir_name
+from mdr import objectives  # on the path through seed_paper
 # pylint: enable=g-import-not-at-top
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -204,9 +205,13 @@ def _seed_cells(rec, seed_dir, run, group, transfer):
       None, "no robustness.json" if rec["robustness"] is None else
       f"robustness.json has no PGD at {PGD_EPS}/255"))
   # Catastrophic overfitting, by adversarial_report's rule: robust to FGSM,
-  # not to PGD.
+  # not to PGD; only for a model trained on adversarial examples (the
+  # objective's registry metadata), which had a one-step attack to overfit to.
   fgsm = robust_at(rec, "fgsm", PGD_EPS)
-  catastrophic = (value is not None and fgsm is not None and
+  mode = config.get("train", {}).get("mode")
+  catastrophic = (mode in objectives.REGISTRY and
+                  objectives.get(mode).adversarial and
+                  value is not None and fgsm is not None and
                   value < adversarial_report.CO_PGD and
                   fgsm - value > adversarial_report.CO_GAP)
   patch = rec.get("patch")

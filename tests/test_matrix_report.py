@@ -7,6 +7,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), "experiments"))
+import adversarial_report  # pylint: disable=g-import-not-at-top
 import matrix_report  # pylint: disable=g-import-not-at-top
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -20,13 +21,13 @@ def _write(path, obj):
     json.dump(obj, f)
 
 
-def _config(epochs, fill="zero"):
+def _config(epochs, fill="zero", mode="clean"):
   return {"model": {"name": "airbench", "width": 0.25},
-          "train": {"epochs": epochs}, "eval": {"fill": fill}}
+          "train": {"epochs": epochs, "mode": mode}, "eval": {"fill": fill}}
 
 
 def _seed(d, clean, sweep, epochs, status="done", sparse=None,
-          robustness=None, fill=True, fgsm=None):
+          robustness=None, fill=True, fgsm=None, mode=None):
   """One seed directory; ``sweep``: {(attack, ratio): accuracy}."""
   _write(d / "run.json", {"status": status, "commit": "abc"})
   if status != "done":
@@ -37,7 +38,11 @@ def _seed(d, clean, sweep, epochs, status="done", sparse=None,
       dict(attack=a, ratio=r, hidden_pixels=0, accuracy=acc, std=0.0,
            n=250 if a == "alpha_exhaustive" else 10000, **extra)
       for (a, r), acc in sweep.items()])
-  _write(d / "config.json", _config(epochs))
+  if mode is None:   # the objective the run's name says (adversarial_report)
+    group = adversarial_report.group_of(d.parent.name)
+    mode = ("clean" if group is None or group == "clean" else
+            "m2at" if group.startswith("m2at") else group)
+  _write(d / "config.json", _config(epochs, mode=mode))
   if sparse is not None:
     _write(d / "sparse_pixels.json", [
         dict(attack="gamma", ratio=r, hidden_pixels=0, accuracy=acc,
@@ -340,6 +345,12 @@ def test_catastrophic_overfitting_sources_and_patch_share(tmp_path):
   rows = matrix_report.matrix(str(tmp_path))
   assert _row(rows, f"{E3}_fgsm_rs")["catastrophic"] == [1]
   assert _row(rows, f"{E3}_pgd_at")["catastrophic"] == []
+  # The same gap on a model not trained adversarially is not catastrophic
+  # overfitting (there was no one-step attack to overfit to).
+  _seed(tmp_path / "masked" / "seed0", 60.0, {("alpha", 0.2): 1.0}, 8.0,
+        robustness={8: 0.0}, fgsm={8: 25.0}, mode="masked")
+  rows = matrix_report.matrix(str(tmp_path))
+  assert _row(rows, "masked")["catastrophic"] == []
   assert _row(rows, E8)["transfer_sources"] == [1]
   assert _row(rows, f"{E8}_rm0.5")["transfer_sources"] == [1, 2]
   text = matrix_report.section(str(tmp_path), "rel")
