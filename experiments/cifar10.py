@@ -44,11 +44,9 @@ checkpoint step it resumes from) and completed when it ends (status, wall
 time, load). A run whose ``run.json`` says done is skipped.
 """
 
-import json
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 import time
 
@@ -58,6 +56,7 @@ from absl import flags
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # pylint: disable=g-import-not-at-top
 import provenance
+import transfer_step
 from report_load import STANDARD
 # pylint: enable=g-import-not-at-top
 
@@ -163,60 +162,13 @@ def copy_results(workdir, out):
       shutil.copy(os.path.join(workdir, name), out)
 
 
-def trained_workdirs(results, workdirs):
-  """{"<model>_seed<k>": workdir} of the runs of ``results`` that are done.
-
-  The workdir is the one of the run's recorded command, whose relative paths
-  are relative to the checkout that ran it (``../main/workdirs/...`` from a
-  sibling checkout resolves from this one too); where that holds no
-  checkpoints, ``<workdirs>/<model>_seed<k>`` (``--workdirs``).
-  """
-  out = {}
-  for model in MODELS:
-    d = os.path.join(results, model)
-    for seed_dir in sorted(os.listdir(d)) if os.path.isdir(d) else []:
-      run_json = os.path.join(d, seed_dir, "run.json")
-      if not (seed_dir.startswith("seed") and provenance.is_done(run_json)):
-        continue
-      with open(run_json) as f:
-        argv = shlex.split(json.load(f).get("command", ""))
-      name = f"{model}_{seed_dir}"
-      recorded = provenance.workdir_of(argv)
-      out[name] = (recorded if recorded and os.path.isdir(
-          os.path.join(recorded, "checkpoints"))
-                   else os.path.join(workdirs, name))
-  return out
-
-
-def transfer_step(results, workdirs, data_zip, images):
-  """python -m mdr.transfer from the trained STANDARD seeds onto every
-  trained run of ``results``, into ``results/transfer`` (with run.json)."""
-  from matrix_report import TRANSFER  # pylint: disable=g-import-not-at-top
-  out = os.path.join(results, "transfer")
-  if provenance.is_done(os.path.join(out, "run.json")):
-    print(f"transfer: done, skipped ({out}/run.json; delete {out} to redo "
-          "it over the runs trained since)", flush=True)
-    return
-  runs = trained_workdirs(results, workdirs)
-  missing = [n for n, wd in runs.items()
-             if not os.path.isdir(os.path.join(wd, "checkpoints"))]
-  if missing:
-    sys.exit(f"error: no checkpoints for {missing} (their workdirs are "
-             f"gone): retrain them, or transfer without them")
-  sources = [n for n in runs if n.startswith(f"{STANDARD}_seed")]
-  if not sources:
-    sys.exit(f"error: no trained {STANDARD!r} seed in {results}: train one "
-             f"first (--runs={STANDARD}:0)")
-  cmd = [sys.executable, "-m", "mdr.transfer",
-         "--sources=" + ",".join(runs[n] for n in sources),
-         "--targets=" + ",".join(runs.values()), f"--data={data_zip}",
-         f"--images={images}", f"--settings={TRANSFER}",
-         f"--out={out}"]
-  short = "python " + shlex.join(cmd[1:]).replace(
-      os.path.dirname(REPO) + os.sep, "../")
-  print(f"transfer: {short}", flush=True)
-  if not _DRY.value:
-    provenance.run_step(cmd, out, short, step="transfer")
+def transfer(results, workdirs, data_zip, images):
+  """``transfer_step`` for the MDR models of ``results``: from the trained
+  STANDARD seeds onto every trained run, into ``results/transfer``; a
+  recorded workdir without checkpoints is looked up under ``workdirs``."""
+  cmd, out = transfer_step.command(results, "mdr", data_zip, images,
+                                   fallback=workdirs)
+  transfer_step.run(cmd, out, os.path.dirname(REPO), _DRY.value)
 
 
 def main(argv):
@@ -233,7 +185,7 @@ def main(argv):
              "image-folder zip (../shared/data/cifar10-jpeg.zip)")
   results = os.path.join(os.path.abspath(_OUT.value), f"cifar10_{scale}")
   if _TRANSFER.value:
-    transfer_step(results, os.path.join(os.path.abspath(_WORKDIRS.value),
+    transfer(results, os.path.join(os.path.abspath(_WORKDIRS.value),
                                         f"cifar10_{scale}"),
                   data_zip, _TRANSFER_IMAGES.value)
     return

@@ -23,10 +23,9 @@ when the step starts and completed when it ends; a step whose ``run.json``
 says done is skipped on a rerun.
 
 ``--transfer`` evaluates nothing else: the black-box transfer column of the
-matrix (``python -m mdr.transfer`` at ``matrix_report.TRANSFER``) from the
-group's standard networks (``matrix_report.TRANSFER_DIRS``) onto every
-finished run of the group, into the group's transfer directory, with its
-``run.json``.
+matrix (``transfer_step``: ``python -m mdr.transfer`` from the group's standard
+networks onto every finished run of the group, into the group's transfer
+directory, with its ``run.json``).
 """
 
 import json
@@ -41,7 +40,8 @@ from absl import flags
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # pylint: disable=g-import-not-at-top
 import provenance
-from matrix_report import GROUPS, TRANSFER, TRANSFER_DIRS
+import transfer_step
+from matrix_report import GROUPS
 # pylint: enable=g-import-not-at-top
 
 REPO = provenance.REPO
@@ -98,40 +98,6 @@ def eval_command(train_command, suites, extra=()):
   return [sys.executable, "-m", "mdr.main", *kept, *new]
 
 
-def transfer_command(root, group, data, images):
-  """(argv of ``python -m mdr.transfer``, its output directory) for the
-  group's transfer column under the results root ``root``: sources = the
-  finished runs that ``TRANSFER_DIRS[group]`` calls standard, targets =
-  every finished run of the group, each by the ``--workdir`` its run.json
-  records. Exits with a clear message when the group has no transfer column,
-  no standard run or a workdir without checkpoints."""
-  if group not in TRANSFER_DIRS:
-    sys.exit(f"error: --group={group} has no transfer column; groups with "
-             f"one: {sorted(TRANSFER_DIRS)}")
-  sub, is_standard = TRANSFER_DIRS[group]
-  out = os.path.join(root, sub)
-  group_dir = {g: s for g, s, _ in GROUPS}[group]
-  results = os.path.join(root, group_dir) if group_dir else root
-  runs = []
-  for name, _, record in provenance.finished_runs(results):
-    workdir = provenance.workdir_of(shlex.split(record.get("command", "")))
-    if workdir is not None:
-      runs.append((name, workdir))
-  missing = [w for _, w in runs
-             if not os.path.isdir(os.path.join(w, "checkpoints"))]
-  if missing:
-    sys.exit(f"error: no checkpoints in {missing} (their workdirs are gone): "
-             "retrain them first")
-  sources = [w for name, w in runs if is_standard(name)]
-  if not sources:
-    sys.exit(f"error: no finished standard run in {results}: train one first")
-  cmd = [sys.executable, "-m", "mdr.transfer", "--sources=" + ",".join(
-      sources), "--targets=" + ",".join(w for _, w in runs),
-         f"--data={data}", f"--images={images}", f"--settings={TRANSFER}",
-         f"--out={out}"]
-  return cmd, out
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -142,18 +108,10 @@ def main(argv):
   if _TRANSFER.value:
     data = os.path.abspath(_DATA.value or os.path.join(
         dest, "..", "shared", "data", "cifar10-jpeg.zip"))
-    cmd, out = transfer_command(
+    cmd, out = transfer_step.command(
         os.path.join(dest, "experiments", "results", "cifar10_cpu"),
         _GROUP.value, data, _TRANSFER_IMAGES.value)
-    if provenance.is_done(os.path.join(out, "run.json")):
-      print(f"transfer: done, skipped ({out}/run.json; move {out} away to "
-            "redo it over the runs trained since)", flush=True)
-      return
-    short = "python " + shlex.join(cmd[1:]).replace(
-        os.path.dirname(dest) + os.sep, "../")
-    print(f"transfer: {short}", flush=True)
-    if not _DRY.value:
-      provenance.run_step(cmd, out, short, step="transfer")
+    transfer_step.run(cmd, out, os.path.dirname(dest), _DRY.value)
     return
   if not _RUNS.value:
     raise app.UsageError("--runs: name the trained runs, e.g. "
