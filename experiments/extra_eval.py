@@ -12,7 +12,10 @@ r"""The costlier evaluations of trained CPU-scale models, after their training.
 seed's models, trained by ``experiments/cifar10.py``) under
 ``results/cifar10_cpu/<model>/``. ``--matrix`` runs what the model × attack
 matrix reads and no more: the ``robustness`` suite (PGD-20, FGSM) and the
-LaVAN ``patch`` suite in the image domain, at ``MATRIX_FLAGS``. For each
+LaVAN ``patch`` suite in the image domain, at ``MATRIX_FLAGS``; the
+``robustness`` suite is left out for a run whose training evaluation
+already measured PGD-20 at 8/255 on as many images (``adversarial.sh``
+evaluates it), whose ``robustness.json`` the matrix then reads. For each
 trained run: ``python -m mdr.main --mode=eval`` with the run's own
 training command (read from its ``run.json``, so the model and data are
 exactly the trained ones) and the suites of ``--suites`` (default: the
@@ -41,7 +44,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # pylint: disable=g-import-not-at-top
 import provenance
 import transfer_step
-from matrix_report import GROUPS
+from matrix_report import GROUPS, PGD_EPS
+from seed_runs import EXTRA_EVAL, _read
 # pylint: enable=g-import-not-at-top
 
 REPO = provenance.REPO
@@ -72,12 +76,27 @@ _MATRIX = flags.DEFINE_bool(
 # rows were evaluated: PGD-20 on 500 test images (up to 8/255), the 2 %
 # patch on 100 test images, in the image domain only (the matrix's).
 MATRIX_SUITES = ("robustness", "patch")
-MATRIX_FLAGS = ("--config.eval.robust_images=500",
+MATRIX_ROBUST_IMAGES = 500
+MATRIX_PGD_STEPS = 20
+MATRIX_FLAGS = (f"--config.eval.robust_images={MATRIX_ROBUST_IMAGES}",
                 "--config.eval.pgd_eps=(0,2,8)",
                 "--config.eval.patch_images=100",
                 "--config.eval.patch_domains=('image',)")
 
-EXTRA_EVAL = "extra_eval"
+
+def has_matrix_pgd(seed_dir):
+  """Whether the run's own evaluation (``<seed_dir>/robustness.json``)
+  already holds the matrix's PGD cell: PGD-20, cross-entropy, at
+  ``PGD_EPS``/255 on ``MATRIX_ROBUST_IMAGES`` test images."""
+  path = os.path.join(seed_dir, "robustness.json")
+  if not os.path.exists(path):
+    return False
+  rob = _read(path)
+  return rob.get("n") == MATRIX_ROBUST_IMAGES and any(
+      r["attack"] == "pgd" and r["kind"] == "sweep" and r["loss"] == "ce"
+      and r["steps"] == MATRIX_PGD_STEPS
+      and abs(r["eps"] * 255 - PGD_EPS) < 1e-6
+      for r in rob.get("records", []))
 
 
 def eval_command(train_command, suites, extra=()):
@@ -131,15 +150,18 @@ def main(argv):
     given = {a.partition("=")[0] for a in extra}
     preset = [a for a in (MATRIX_FLAGS if _MATRIX.value else ())
               if a.partition("=")[0] not in given]   # --extra wins
-    cmd = eval_command(json.load(open(train))["command"],
-                       MATRIX_SUITES if _MATRIX.value else _SUITES.value,
+    if not _MATRIX.value:
+      suites = _SUITES.value
+    else:   # what the training evaluation measured is not measured again
+      suites = [s for s in MATRIX_SUITES
+                if not (s == "robustness" and has_matrix_pgd(seed_dir))]
+    cmd = eval_command(json.load(open(train))["command"], suites,
                        [*preset, *extra])
     short = "python " + shlex.join(cmd[1:])
     print(f"{run} seed {seed}: {short}", flush=True)
     if _DRY.value:
       continue
     eval_dir = os.path.join(provenance.workdir_of(cmd), "eval")
-    suites = MATRIX_SUITES if _MATRIX.value else _SUITES.value
     prefixes = tuple(s + "." for s in suites) + ("patch_examples.",)
 
     def copy(eval_dir=eval_dir, out=out, prefixes=prefixes):

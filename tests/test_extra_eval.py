@@ -126,6 +126,38 @@ def test_matrix_preset_parses_and_validates_on_the_cpu_configs(tmp_path):
       "('image',) (0, 2, 8) 500 50 ('robustness', 'patch')")
 
 
+def _robustness(seed_dir, n, eps255=8, steps=20):
+  (seed_dir / "robustness.json").write_text(json.dumps({"n": n, "records": [
+      {"attack": "pgd", "eps": eps255 / 255, "accuracy": 30.0, "n": n,
+       "steps": steps, "loss": "ce", "kind": "sweep"}]}))
+
+
+def test_matrix_skips_pgd_the_training_evaluation_measured(tmp_path):
+  """--matrix runs the robustness suite only where the run's own
+  robustness.json lacks the matrix's cell (PGD-20 at 8/255 on 500 images)."""
+  workdirs = tmp_path / "workdirs"
+  seed = tmp_path / "experiments" / "results" / "cifar10_cpu" / "adversarial"
+  runs = {"measured": (500, 8, 20), "other_n": (1000, 8, 20),
+          "other_eps": (500, 2, 20), "other_steps": (500, 8, 10),
+          "unmeasured": None}
+  for run, setting in runs.items():
+    _adversarial(tmp_path, run, 0, workdirs)
+    if setting:
+      _robustness(seed / run / "seed0", *setting)
+  out = _cli(tmp_path, "--matrix",
+             "--runs=" + ",".join(f"{r}:0" for r in runs))
+  assert out.returncode == 0, out.stderr
+  suites = {}
+  for line in out.stdout.strip().split("\n"):
+    run, _, cmd = line.partition(" seed 0: ")
+    suites[run] = [a for a in shlex.split(cmd)
+                   if a.startswith("--config.eval.suites=")]
+  both = ["--config.eval.suites=('robustness','patch',)"]
+  assert suites == {"measured": ["--config.eval.suites=('patch',)"],
+                    "other_n": both, "other_eps": both, "other_steps": both,
+                    "unmeasured": both}
+
+
 def _adversarial(root, run, seed, workdirs, checkpoints=True):
   d = (root / "experiments" / "results" / "cifar10_cpu" / "adversarial" /
        run / f"seed{seed}")
