@@ -22,8 +22,10 @@ exactly the trained ones) and the suites of ``--suites`` (default: the
 stronger white-box check ``pgd_strong``, PGD-50 with 5 restarts at 8/255 on
 1,000 test images, and the LaVAN ``patch`` suite). Results go to
 ``<results>/<run>/seed<k>/extra_eval/`` with their own ``run.json``, written
-when the step starts and completed when it ends; a step whose ``run.json``
-says done is skipped on a rerun.
+when the step starts and completed when it ends. A run is skipped when one of
+its finished evaluations already ran every suite asked for; suites it lacks
+go to ``extra_eval_<suites>/`` beside it, so nothing written is replaced
+(``seed_runs.load`` reads them all, the later file over the earlier).
 
 ``--transfer`` evaluates nothing else: the black-box transfer column of the
 matrix (``transfer_step``: ``python -m mdr.transfer`` from the group's standard
@@ -45,7 +47,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import provenance
 import transfer_step
 from matrix_report import GROUPS, PGD_EPS
-from seed_runs import EXTRA_EVAL, _read
+from seed_runs import EXTRA_EVAL, _read, extra_evals
 # pylint: enable=g-import-not-at-top
 
 REPO = provenance.REPO
@@ -99,6 +101,19 @@ def has_matrix_pgd(seed_dir):
       for r in rob.get("records", []))
 
 
+def output_dir(seed_dir, suites):
+  """Where an evaluation of ``suites`` goes, or None when a finished one
+  already ran all of them: ``extra_eval/`` unless it holds a finished
+  evaluation, else ``extra_eval_<suites>/``."""
+  done = extra_evals(seed_dir)
+  if any(set(suites) <= set(r.get("suites", ())) for _, r in done):
+    return None
+  first = os.path.join(seed_dir, EXTRA_EVAL)
+  if first not in [d for d, _ in done]:
+    return first
+  return os.path.join(seed_dir, "_".join([EXTRA_EVAL, *suites]))
+
+
 def eval_command(train_command, suites, extra=()):
   """The trained run's argv with ``--mode=eval``, these suites and ``extra``.
 
@@ -142,10 +157,6 @@ def main(argv):
     if not provenance.is_done(train):
       sys.exit(f"error: {run} seed {seed} is not trained ({train} does not "
                f"say done): train it first, then evaluate it here")
-    out = os.path.join(seed_dir, EXTRA_EVAL)
-    if provenance.is_done(os.path.join(out, "run.json")):
-      print(f"{run} seed {seed}: done, skipped", flush=True)
-      continue
     extra = shlex.split(_EXTRA.value)
     given = {a.partition("=")[0] for a in extra}
     preset = [a for a in (MATRIX_FLAGS if _MATRIX.value else ())
@@ -155,10 +166,16 @@ def main(argv):
     else:   # what the training evaluation measured is not measured again
       suites = [s for s in MATRIX_SUITES
                 if not (s == "robustness" and has_matrix_pgd(seed_dir))]
+    out = output_dir(seed_dir, suites)
+    if out is None:
+      print(f"{run} seed {seed}: {', '.join(suites)} done, skipped",
+            flush=True)
+      continue
     cmd = eval_command(json.load(open(train))["command"], suites,
                        [*preset, *extra])
     short = "python " + shlex.join(cmd[1:])
-    print(f"{run} seed {seed}: {short}", flush=True)
+    print(f"{run} seed {seed}: {short}  -> {os.path.basename(out)}/",
+          flush=True)
     if _DRY.value:
       continue
     eval_dir = os.path.join(provenance.workdir_of(cmd), "eval")

@@ -18,6 +18,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rerun_check  # pylint: disable=g-import-not-at-top
 import stats  # pylint: disable=g-import-not-at-top
 from seed_runs import _fmt, _read, load, robust_at, sweep_at, workdir_name  # pylint: disable=g-import-not-at-top,unused-import
 
@@ -178,6 +179,51 @@ def plot(path, groups, sources):
   fig.savefig(path, dpi=110)
 
 
+def _minutes(runs):
+  """The median wall time of the runs' run.json, as 'N min (a-b)'."""
+  walls = [r["run"]["wall_s"] / 60 for recs in runs.values() for r in recs
+           if r["run"].get("wall_s")]
+  if not walls:
+    return "an unrecorded time"
+  return (f"a median of {statistics.median(walls):.0f} min "
+          f"({min(walls):.0f}-{max(walls):.0f})")
+
+
+def _transfer_provenance(runs, results):
+  """A paragraph when the transfer matrix predates the runs' training:
+  when each was measured, and the commit of each, from the run.json files."""
+  path = os.path.join(results, "transfer", "run.json")
+  if not os.path.exists(path):
+    return []
+  tr = _read(path)
+  started = [r["run"].get("started", "") for recs in runs.values()
+             for r in recs]
+  if not started or tr.get("started", "") >= min(started):
+    return []
+  commits = sorted({r["run"].get("commit", "")[:7] for recs in runs.values()
+                    for r in recs})
+  check = rerun_check.compare(results, tr["started"])
+  command = (f"`python experiments/rerun_check.py "
+             f"{os.path.relpath(results, REPO)} --before={tr['started']}`")
+  text = (f"The transfer matrix (`transfer/`, commit "
+          f"{tr.get('commit', '')[:7]}, {tr['started'][:10]}) was measured on "
+          f"an earlier training of these runs by the same commands and seeds, "
+          f"whose checkpoints are gone; the runs above were retrained at "
+          f"{', '.join(commits)}. ")
+  if check["same"] and not check["different"] and not check["unmatched"]:
+    text += (f"The retrained models reproduce the earlier ones: all "
+             f"{check['same']} clean, mask-sweep and white-box cells the two "
+             f"trainings share are identical to every digit ({command}), so "
+             f"the matrix describes these models.")
+  else:
+    text += (f"The retrained models differ from the earlier ones in "
+             f"{len(check['different'])} of "
+             f"{check['same'] + len(check['different'])} shared cells, and "
+             f"{len(check['unmatched'])} run(s) have no earlier training "
+             f"({command}): the matrix describes the earlier models.")
+  return [text, ""]
+
+
 def section(results=RESULTS, rel="results/cifar10_cpu/random_mask"):
   """The markdown section (empty string when there are no results)."""
   runs = load(results)
@@ -205,24 +251,24 @@ def section(results=RESULTS, rel="results/cifar10_cpu/random_mask"):
       "transfer* attacks without adversarial training, at a small clean "
       "cost.", "",
       "**Setup.** airbench at width 0.25, 8 epochs, on 2 CPU cores: a "
-      "quarter of the full width and half of `configs/fast.py:cpu`'s, so "
-      "that one run costs about a quarter of an hour here (standard models: "
-      f"{_fmt([x['clean'] for x in groups.get('standard', {}).get('seeds', [])])} "
-      "% clean without TTA). Standard models: seeds 0 and 1 (seed 0 is the "
-      "run of `fast_cpu`, trained by the same recipe and re-evaluated here "
-      "with the same evaluation); random-mask models on the shallow set: "
+      "quarter of the full width and half of `configs/fast.py:cpu`'s "
+      f"({_fmt([x['clean'] for x in groups.get('standard', {}).get('seeds', [])])} "
+      "% clean without TTA for the standard models; one run, training and "
+      f"its evaluation, took {_minutes(runs)} here, two side by side). "
+      "Standard models and random-mask models on the shallow set: "
       + "; ".join(f"{label[g]}: seed(s) "
                   + ", ".join(str(x["seed"]) for x in groups[g]["seeds"])
-                  for g in names[1:] if g in groups)
-      + "; the third source is the ResNet-8 of "
+                  for g in names if g in groups)
+      + "; the third transfer source is the ResNet-8 of "
       "`fast_cpu` (`resnet_small`, seed 0). Every number here is without "
       "test-time augmentation. Mean ± std over seeds (n per row); α is "
       "deterministic, β and γ are means over 2 draws. No GPU was available, "
       "so the full-scale ResNet-18 comparison of the reference is not run.",
-      "",
+      "", *_transfer_provenance(runs, results),
       f"Commands: `bash experiments/random_mask.sh` (training and "
       f"per-model evaluation), `python experiments/random_mask_eval.py` "
-      f"(the baseline's evaluation and the transfer matrix), `python "
+      f"(the transfer matrix), `python experiments/extra_eval.py "
+      f"--group=random_mask --matrix --runs=...` (LaVAN), `python "
       f"experiments/report.py` (this section). Files: `{rel}/`.", "",
       "### Clean accuracy, white-box attacks and mask attacks", "",
       "| model | seeds | clean | FGSM 8/255 | PGD-20 2/255 | PGD-20 8/255 "

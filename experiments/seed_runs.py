@@ -4,9 +4,10 @@
 completed when it ends: ``status`` "done") and the evaluation files of that
 model (``clean.json``, ``mask_sweep.json``, ``robustness.json`` and, when
 run, ``pgd_strong.json`` and ``patch.json``). Later evaluations of the same
-model (``experiments/extra_eval.py``) are in ``extra_eval/`` with
-their own ``run.json``; their files count once that says done. Runs that
-are not done are never reported.
+model (``experiments/extra_eval.py``) are in ``extra_eval/`` (and
+``extra_eval_<suites>/`` for later suites) with their own ``run.json``;
+their files count once that says done, a later evaluation's file over an
+earlier one of the same name. Runs that are not done are never reported.
 """
 
 import json
@@ -32,16 +33,28 @@ def load(results):
   for run, d, run_json in provenance.finished_runs(results):
     rec = dict(seed=int(os.path.basename(d)[4:]), run=run_json,
                clean=_read(os.path.join(d, "clean.json")))
-    dirs = [d]
-    extra = os.path.join(d, EXTRA_EVAL, "run.json")
-    if os.path.exists(extra) and provenance.finished(_read(extra)):
-      dirs.append(os.path.dirname(extra))
+    dirs = [d] + [x for x, _ in extra_evals(d)]
     for name in EVAL_FILES:
       found = [os.path.join(x, f"{name}.json") for x in dirs
                if os.path.exists(os.path.join(x, f"{name}.json"))]
       rec[name] = _read(found[-1]) if found else None
     runs.setdefault(run, []).append(rec)
   return runs
+
+
+def extra_evals(seed_dir):
+  """``(directory, run.json record)`` of the seed's finished later
+  evaluations (``extra_eval/``, ``extra_eval_<suites>/``), oldest first (by
+  the time each ended)."""
+  found = []
+  for name in sorted(os.listdir(seed_dir)):
+    path = os.path.join(seed_dir, name, "run.json")
+    if ((name == EXTRA_EVAL or name.startswith(EXTRA_EVAL + "_"))
+        and os.path.exists(path)):
+      record = _read(path)
+      if provenance.finished(record):
+        found.append((os.path.dirname(path), record))
+  return sorted(found, key=lambda x: x[1].get("finished", ""))
 
 
 def workdir_name(run, seed):

@@ -196,3 +196,58 @@ def test_transfer_from_the_groups_standard_runs_onto_all_of_them(tmp_path):
   out = _cli(tmp_path, "--group=adversarial", "--transfer")
   assert out.returncode == 1
   assert f"{e3}_fgsm_rs_seed0" in out.stderr and "retrain" in out.stderr
+
+
+def test_a_later_suite_is_added_beside_a_finished_evaluation(tmp_path):
+  """A finished extra_eval/ skips only the suites it ran: others go to
+  extra_eval_<suites>/ (nothing written is replaced), and seed_runs.load
+  reads both, the later file over the earlier one of the same name."""
+  run = "airbench_w0.25_e3_pgd_at"
+  _adversarial(tmp_path, run, 0, tmp_path / "w")
+  seed = (tmp_path / "experiments" / "results" / "cifar10_cpu" /
+          "adversarial" / run / "seed0")
+  (seed / "clean.json").write_text(json.dumps({"accuracy": 40.0}))
+
+  def evaluated(name, suites, finished, files):
+    (seed / name).mkdir()
+    (seed / name / "run.json").write_text(json.dumps(
+        {"status": "done", "suites": suites, "finished": finished}))
+    for f, value in files.items():
+      (seed / name / f"{f}.json").write_text(json.dumps({"value": value}))
+
+  def target(*suites):
+    out = _cli(tmp_path, f"--runs={run}:0", "--suites=" + ",".join(suites))
+    assert out.returncode == 0, out.stderr
+    line = out.stdout.strip()
+    return "skipped" if line.endswith("skipped") else line.rsplit(" ", 1)[1]
+
+  assert target("patch") == "extra_eval/"
+  evaluated("extra_eval", ["patch"], "2026-01-01T10:00:00",
+            {"patch": 1, "robustness": 1})
+  assert target("patch") == "skipped"
+  assert target("pgd_strong") == "extra_eval_pgd_strong/"
+  assert target("pgd_strong", "patch") == "extra_eval_pgd_strong_patch/"
+  evaluated("extra_eval_pgd_strong", ["pgd_strong"], "2026-01-02T10:00:00",
+            {"pgd_strong": 2, "robustness": 2})
+  assert target("pgd_strong") == "skipped"
+  assert target("patch") == "skipped"
+  # Not finished: its files do not count, and it is redone where it is.
+  (seed / "extra_eval_robustness").mkdir()
+  (seed / "extra_eval_robustness" / "run.json").write_text(json.dumps(
+      {"status": "running", "suites": ["robustness"]}))
+  (seed / "extra_eval_robustness" / "robustness.json").write_text(
+      json.dumps({"value": 3}))
+  assert target("robustness") == "extra_eval_robustness/"
+  code = textwrap.dedent(f"""
+      import json, sys
+      sys.path.insert(0, "experiments")
+      import seed_runs
+      rec = seed_runs.load({str(seed.parent.parent)!r})[{run!r}][0]
+      print(json.dumps({{k: (rec[k] or {{}}).get("value") for k in
+                        ("patch", "pgd_strong", "robustness")}}))
+  """)
+  proc = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                        text=True, cwd=REPO, timeout=120, check=False)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert json.loads(proc.stdout) == {"patch": 1, "pgd_strong": 2,
+                                     "robustness": 2}

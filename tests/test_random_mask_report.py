@@ -51,3 +51,37 @@ def test_section_reports_groups_transfer_and_a_welch_verdict(tmp_path):
   assert summary["tests"]["rm0.5"][f"transfer_from_{src}"]["verdict"] == \
       "supported"
   assert os.path.getsize(tmp_path / "random_mask.png") > 0
+
+
+def test_a_transfer_matrix_older_than_the_runs_says_so(tmp_path, monkeypatch):
+  """The paragraph appears only when the transfer predates the runs, and its
+  conclusion follows rerun_check: identical cells → it describes these
+  models; any difference → it describes the earlier ones."""
+  _write(tmp_path / "transfer" / "run.json",
+         {"status": "done", "commit": "1a8f4e8aaaa", "started":
+          "2026-11-27T13:55:36"})
+  runs = {"airbench_w0.25_e8": [{"run": {"started": "2026-12-03T17:58:00",
+                                         "commit": "795afe2bbbb"}}]}
+  seen = []
+
+  def compare(results, before, result):
+    seen.append((results, before))
+    return result
+  same = dict(same=12, different=[], unmatched=[], commits=["2de48d7"])
+  monkeypatch.setattr(random_mask_report.rerun_check, "compare",
+                      lambda r, b: compare(r, b, same))
+  text = random_mask_report._transfer_provenance(runs, str(tmp_path))[0]
+  assert seen == [(str(tmp_path), "2026-11-27T13:55:36")]
+  assert "commit 1a8f4e8" in text and "retrained at 795afe2" in text
+  assert "all 12 clean, mask-sweep and white-box cells" in text
+  assert "describes these models" in text
+  changed = dict(same=11, different=[("r", "seed0", ("clean",), 1.0, 2.0)],
+                 unmatched=[], commits=["2de48d7"])
+  monkeypatch.setattr(random_mask_report.rerun_check, "compare",
+                      lambda r, b: compare(r, b, changed))
+  text = random_mask_report._transfer_provenance(runs, str(tmp_path))[0]
+  assert "in 1 of 12 shared cells" in text
+  assert "describes the earlier models" in text
+  # A transfer measured after the runs started needs no paragraph.
+  runs["airbench_w0.25_e8"][0]["run"]["started"] = "2026-11-01T00:00:00"
+  assert random_mask_report._transfer_provenance(runs, str(tmp_path)) == []
