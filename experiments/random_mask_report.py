@@ -215,6 +215,9 @@ def _transfer_provenance(runs, results):
              f"{check['same']} clean, mask-sweep and white-box cells the two "
              f"trainings share are identical to every digit ({command}), so "
              f"the matrix describes these models.")
+  elif not check["same"] and not check["different"]:
+    text += (f"Whether they reproduce them cannot be read here: git holds "
+             f"no earlier training of them ({command}).")
   else:
     text += (f"The retrained models differ from the earlier ones in "
              f"{len(check['different'])} of "

@@ -82,6 +82,12 @@ def test_a_transfer_matrix_older_than_the_runs_says_so(tmp_path, monkeypatch):
   text = random_mask_report._transfer_provenance(runs, str(tmp_path))[0]
   assert "in 1 of 12 shared cells" in text
   assert "describes the earlier models" in text
+  # No history to compare with (e.g. a shallow clone): said, not guessed.
+  none = dict(same=0, different=[], unmatched=["a", "b"], commits=[])
+  monkeypatch.setattr(random_mask_report.rerun_check, "compare",
+                      lambda r, b: compare(r, b, none))
+  text = random_mask_report._transfer_provenance(runs, str(tmp_path))[0]
+  assert "cannot be read here" in text and "describes" not in text
   # A transfer measured after the runs started needs no paragraph.
   runs["airbench_w0.25_e8"][0]["run"]["started"] = "2026-11-01T00:00:00"
   assert random_mask_report._transfer_provenance(runs, str(tmp_path)) == []
