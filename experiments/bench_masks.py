@@ -1,39 +1,69 @@
 """Benchmark: masks per second, mdr.masks (jitted JAX) vs vectorised NumPy.
 
-  python experiments/bench_masks.py                  # B=1024 at 32x32 and 224x224
-  python experiments/bench_masks.py --sizes=32 --rounds=9
+  python experiments/bench_masks.py                       # 32x32 and 224x224
+  python experiments/bench_masks.py --baseline=HEAD~3     # and an older mdr
+  python experiments/bench_masks.py --sizes=32 --rounds=9 --step=""
 
-For every mask type and image size, both implementations make masks for the
-same batch (B images, one ratio) in interleaved rounds; the table gives the
-median masks/s of each and their ratio (JAX / NumPy; > 1 means JAX is faster).
-The NumPy baseline is an honest vectorised one: no per-image Python loops
-(argpartition for pixel masks, a summed-area table and argmax for alpha).
-Saliency for alpha / alpha_pixels is an input (random here): its cost is the
-model's backward pass, measured in experiments/bench_train.py.
+For every registered mask and image size, the implementations make masks for
+the same batch (``--batches``: B = 1024 at 32x32, 128 at 224x224; one ratio)
+in interleaved rounds (the order rotating; a sample repeats a call for at
+least 50 ms); the table gives the median masks/s of each and the ratio to NumPy (> 1 means JAX is faster). The NumPy baseline is an honest
+vectorised one and is frozen: no per-image Python loops (argpartition for
+the pixel masks, a summed-area table and argmax for alpha).
 
-With --forward, also times the forward pass of a model from mdr.models on the
-same batch (32x32 only), to compare the cost of masking with the model's.
+``--baseline=REV`` also times ``mdr/masks.py`` as it was at git revision REV,
+loaded from git into its own module, in the same rounds: before and after
+side by side in one run. Every implementation's masks are checked to hide the
+same number of pixels as NumPy's, and the baseline's to equal the current
+masks exactly (same keys, same saliency).
+
+Saliency for alpha / alpha_pixels is an input (uniform random here): its cost
+is the model's backward pass, measured in experiments/bench_train.py.
+
+``--step=resnet50`` (default) times, at 224x224, a jitted step that masks the
+batch and runs a ResNet-50 forward pass (He et al. 2016: bottleneck blocks
+[3, 4, 6, 3], ImageNet stem; defined here for timing only, random weights)
+against the forward pass alone, and reports what the mask adds as a share of
+the forward pass: both the mask alone (its time / the forward's) and inside
+the step ((step - forward) / forward, noisier).
 """
 
+import importlib.util
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 
 from absl import app
 from absl import flags
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from mdr import masks
 
-_BATCH = flags.DEFINE_integer("batch", 1024, "Images per batch.")
-_SIZES = flags.DEFINE_list("sizes", ["32", "224"], "Image sides to test.")
+_BATCHES = flags.DEFINE_list(
+    "batches", ["32:1024", "224:128"],
+    "size:batch pairs: the image sides to test and the batch at each.")
+_SIZES = flags.DEFINE_list("sizes", [], "Only these sides of --batches.")
 _RATIO = flags.DEFINE_float("ratio", 0.1, "Share of pixels hidden.")
 _ROUNDS = flags.DEFINE_integer("rounds", 7, "Interleaved timing rounds.")
 _TYPES = flags.DEFINE_list("types", list(masks.REGISTRY), "Mask types.")
-_FORWARD = flags.DEFINE_string(
-    "forward", "", "Model name (mdr.models) whose forward pass at 32x32 to "
-    "time for comparison, e.g. resnet_small; empty to skip.")
+_BASELINE = flags.DEFINE_string(
+    "baseline", "", "A git revision whose mdr/masks.py to time beside the "
+    "current one (e.g. HEAD~1); empty to skip.")
+_STEP = flags.DEFINE_string(
+    "step", "resnet50", "Model of the jitted-step comparison at 224x224 "
+    "('resnet50'); empty to skip.")
+_STEP_BATCH = flags.DEFINE_integer("step_batch", 32, "Batch of the step "
+                                   "comparison.")
+_STEP_ROUNDS = flags.DEFINE_integer("step_rounds", 5, "Rounds of the step "
+                                    "comparison.")
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # ---------------------------------------------------------------- NumPy side.
@@ -76,15 +106,49 @@ def np_masks(name, rng, ratio, b, h, w, saliency):
   raise ValueError(name)
 
 
+# ---------------------------------------------------------------- baseline.
+
+def load_baseline(rev):
+  """``mdr/masks.py`` at git revision ``rev``, imported as its own module."""
+  try:
+    source = subprocess.run(
+        ["git", "show", f"{rev}:mdr/masks.py"], cwd=REPO, check=True,
+        capture_output=True, text=True).stdout
+  except subprocess.CalledProcessError as e:
+    raise SystemExit(f"--baseline={rev!r}: git cannot show mdr/masks.py at "
+                     f"that revision: {e.stderr.strip()}") from e
+  path = os.path.join(tempfile.mkdtemp(), "masks_baseline.py")
+  with open(path, "w") as f:
+    f.write(source)
+  spec = importlib.util.spec_from_file_location("masks_baseline", path)
+  module = importlib.util.module_from_spec(spec)
+  sys.modules[spec.name] = module  # dataclasses look their module up there
+  spec.loader.exec_module(module)
+  return module
+
+
 # ---------------------------------------------------------------- timing.
 
-def _time(fn):
-  t = time.perf_counter()
-  jax.block_until_ready(fn())
-  return time.perf_counter() - t
+def _time(fn, at_least=0.05):
+  """Seconds per call of ``fn``, calling it until ``at_least`` seconds pass
+  (fast calls are repeated so that one sample is not one scheduler tick)."""
+  calls, start = 0, time.perf_counter()
+  while True:
+    jax.block_until_ready(fn())
+    calls += 1
+    elapsed = time.perf_counter() - start
+    if elapsed >= at_least:
+      return elapsed / calls
 
 
-def bench_size(size, b, ratio, rounds, types):
+def _jitted(module, name, size):
+  return jax.jit(lambda keys, r, sal: module.batch_masks(
+      name, keys, r, (size, size),
+      sal if module.get(name).needs_saliency else None))
+
+
+def bench_size(size, b, ratio, rounds, types, baseline=None):
+  """Rows (name, size, B, NumPy/s, JAX/s, baseline/s or None)."""
   rows = []
   key = jax.random.key(0)
   keys = jax.random.split(key, b)
@@ -93,57 +157,146 @@ def bench_size(size, b, ratio, rounds, types):
   rng = np.random.default_rng(0)
   r = jnp.float32(ratio)
   for name in types:
-    fn = jax.jit(lambda keys, r, sal, name=name: masks.batch_masks(
-        name, keys, r, (size, size), sal if masks.get(name).needs_saliency
-        else None))
-    jax_call = lambda: fn(keys, r, saliency)
-    np_call = lambda: np_masks(name, rng, ratio, b, size, size, saliency_np)
-    got, want = np.asarray(jax_call()), np_call()  # warm-up and compile
-    assert (got.sum((1, 2)) == want.sum((1, 2))).all(), name
-    t_jax, t_np = [], []
-    for _ in range(rounds):
-      t_np.append(_time(np_call))
-      t_jax.append(_time(jax_call))
-    rows.append((name, size, b / statistics.median(t_np),
-                 b / statistics.median(t_jax)))
+    calls = {"numpy": lambda name=name: np_masks(name, rng, ratio, b, size,
+                                                  size, saliency_np)}
+    fn = _jitted(masks, name, size)
+    calls["jax"] = lambda fn=fn: fn(keys, r, saliency)
+    if baseline is not None and name in baseline.REGISTRY:
+      old = _jitted(baseline, name, size)
+      calls["baseline"] = lambda old=old: old(keys, r, saliency)
+    got = {what: np.asarray(call()) for what, call in calls.items()}  # warm
+    for what, m in got.items():
+      assert (m.sum((1, 2)) == got["numpy"].sum((1, 2))).all(), (name, what)
+    if "baseline" in got and not np.array_equal(got["baseline"], got["jax"]):
+      print(f"NOTE {name} {size}x{size}: the baseline's masks differ from "
+            f"the current ones on "
+            f"{int((got['baseline'] != got['jax']).any((1, 2)).sum())} of {b}"
+            f" images")
+    times = {what: [] for what in calls}
+    order = list(calls)
+    for i in range(rounds):  # the order rotates: none always runs first
+      for what in order[i % len(order):] + order[:i % len(order)]:
+        times[what].append(_time(calls[what]))
+    rate = {what: b / statistics.median(t) for what, t in times.items()}
+    rows.append((name, size, b, rate["numpy"], rate["jax"],
+                 rate.get("baseline")))
+    print(f"  {name} {size}x{size}: " + ", ".join(
+        f"{what} {v:,.0f}/s" for what, v in rate.items()), flush=True)
   return rows
 
 
-def forward_time(model_name, b, rounds):
-  from mdr import models  # pylint: disable=g-import-not-at-top
-  model = models.get(model_name, num_classes=10)
-  x = jnp.zeros((b, 32, 32, 3), jnp.float32)
-  variables = model.init(jax.random.key(0), x[:1], train=False)
-  fwd = jax.jit(lambda v, x: model.apply(v, x, train=False))
-  _time(lambda: fwd(variables, x))
-  return statistics.median(_time(lambda: fwd(variables, x))
-                           for _ in range(rounds))
+# ---------------------------------------------------------------- the step.
+
+class _Bottleneck(nn.Module):
+  filters: int
+  strides: int
+
+  @nn.compact
+  def __call__(self, x):
+    conv = lambda f, k, s=1: nn.Conv(f, (k, k), (s, s), use_bias=False)
+    norm = lambda: nn.BatchNorm(use_running_average=True)
+    y = nn.relu(norm()(conv(self.filters, 1)(x)))
+    y = nn.relu(norm()(conv(self.filters, 3, self.strides)(y)))
+    y = norm()(conv(4 * self.filters, 1)(y))
+    if x.shape != y.shape:
+      x = norm()(conv(4 * self.filters, 1, self.strides)(x))
+    return nn.relu(x + y)
+
+
+class ResNet50(nn.Module):
+  """ResNet-50 for 224x224 ImageNet-sized inputs, inference mode."""
+
+  @nn.compact
+  def __call__(self, x):
+    x = nn.Conv(64, (7, 7), (2, 2), use_bias=False)(x)
+    x = nn.relu(nn.BatchNorm(use_running_average=True)(x))
+    x = nn.max_pool(x, (3, 3), (2, 2), padding="SAME")
+    for i, blocks in enumerate((3, 4, 6, 3)):
+      for j in range(blocks):
+        x = _Bottleneck(64 * 2**i, 2 if i > 0 and j == 0 else 1)(x)
+    return nn.Dense(1000)(jnp.mean(x, axis=(1, 2)))
+
+
+def bench_step(b, ratio, rounds, types):
+  """Per mask: (name, mask ms, forward ms, step ms) at 224x224, batch b."""
+  size = 224
+  model = ResNet50()
+  images = jax.random.uniform(jax.random.key(2), (b, size, size, 3))
+  saliency = jax.random.uniform(jax.random.key(1), (b, size, size))
+  variables = model.init(jax.random.key(0), images[:1])
+  forward = jax.jit(lambda v, x: model.apply(v, x))
+  flops = forward.lower(variables, images).compile().cost_analysis()
+  flops = (flops[0] if isinstance(flops, list) else flops).get("flops", 0)
+  print(f"ResNet-50 forward at {size}x{size}, B={b}: "
+        f"{flops / b / 1e9:.2f} GFLOPs per image (XLA cost analysis)")
+  key, r = jax.random.key(3), jnp.float32(ratio)
+  rows = []
+  for name in types:
+    sal = saliency if masks.get(name).needs_saliency else None
+    mask_only = jax.jit(lambda key, r, x, s, name=name: masks.mask_images(
+        name, key, x, r, s))
+    step = jax.jit(lambda v, key, r, x, s, name=name: model.apply(
+        v, masks.mask_images(name, key, x, r, s)))
+    calls = {"mask": lambda f=mask_only, s=sal: f(key, r, images, s),
+             "forward": lambda: forward(variables, images),
+             "step": lambda f=step, s=sal: f(variables, key, r, images, s)}
+    for call in calls.values():
+      _time(call)
+    times = {what: [] for what in calls}
+    for _ in range(rounds):
+      for what, call in calls.items():
+        times[what].append(_time(call))
+    med = {what: statistics.median(t) * 1e3 for what, t in times.items()}
+    rows.append((name, med["mask"], med["forward"], med["step"]))
+    print(f"  {name}: mask {med['mask']:.1f} ms, forward "
+          f"{med['forward']:.0f} ms, step {med['step']:.0f} ms", flush=True)
+  return rows
 
 
 def main(_):
+  batches = dict(tuple(int(v) for v in pair.split(":"))
+                 for pair in _BATCHES.value)
+  sizes = [int(s) for s in _SIZES.value] or list(batches)
+  baseline = load_baseline(_BASELINE.value) if _BASELINE.value else None
+  load = os.getloadavg()[0]
   print(f"backend={jax.default_backend()} devices={jax.device_count()} "
-        f"B={_BATCH.value} ratio={_RATIO.value} rounds={_ROUNDS.value} "
-        f"(medians)")
+        f"cpus={os.cpu_count()} ratio={_RATIO.value} rounds={_ROUNDS.value} "
+        f"(medians) baseline={_BASELINE.value or '-'} "
+        f"load at start {load:.2f}")
   rows = []
-  for size in _SIZES.value:
-    rows += bench_size(int(size), _BATCH.value, _RATIO.value, _ROUNDS.value,
-                       _TYPES.value)
+  for size in sizes:
+    rows += bench_size(size, batches[size], _RATIO.value, _ROUNDS.value,
+                       _TYPES.value, baseline)
   print()
-  print("| mask | size | NumPy masks/s | JAX masks/s | JAX / NumPy |")
-  print("|---|---|---:|---:|---:|")
-  for name, size, np_rate, jax_rate in rows:
-    print(f"| {name} | {size}x{size} | {np_rate:,.0f} | {jax_rate:,.0f} | "
-          f"{jax_rate / np_rate:.2f} |")
-  if _FORWARD.value:
-    t_fwd = forward_time(_FORWARD.value, _BATCH.value, _ROUNDS.value)
+  head = "| mask | size | B | NumPy masks/s | JAX masks/s | JAX / NumPy |"
+  rule = "|---|---|---:|---:|---:|---:|"
+  if baseline is not None:
+    head += f" {_BASELINE.value} masks/s | {_BASELINE.value} / NumPy | now / then |"
+    rule += "---:|---:|---:|"
+  print(head)
+  print(rule)
+  for name, size, b, np_rate, jax_rate, old_rate in rows:
+    line = (f"| {name} | {size}x{size} | {b} | {np_rate:,.0f} | "
+            f"{jax_rate:,.0f} | {jax_rate / np_rate:.2f} |")
+    if baseline is not None:
+      line += (f" {old_rate:,.0f} | {old_rate / np_rate:.2f} | "
+               f"{jax_rate / old_rate:.2f} |" if old_rate else " - | - | - |")
+    print(line)
+  if _STEP.value:
+    if _STEP.value != "resnet50":
+      raise SystemExit(f"--step must be 'resnet50' or empty, got "
+                       f"{_STEP.value!r}")
     print()
-    print(f"forward pass of {_FORWARD.value}, B={_BATCH.value} at 32x32: "
-          f"{t_fwd * 1e3:.1f} ms")
-    print("| mask | mask time / forward time |")
-    print("|---|---:|")
-    for name, size, _, jax_rate in rows:
-      if size == 32:
-        print(f"| {name} | {_BATCH.value / jax_rate / t_fwd:.3f} |")
+    step_rows = bench_step(_STEP_BATCH.value, _RATIO.value,
+                           _STEP_ROUNDS.value, _TYPES.value)
+    print()
+    print(f"| mask | mask ms | ResNet-50 forward ms | mask + forward ms | "
+          f"mask / forward | (step - forward) / forward |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, t_mask, t_fwd, t_step in step_rows:
+      print(f"| {name} | {t_mask:.1f} | {t_fwd:.0f} | {t_step:.0f} | "
+            f"{t_mask / t_fwd:.2%} | {(t_step - t_fwd) / t_fwd:+.2%} |")
+  print(f"\nload at end {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

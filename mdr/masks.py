@@ -122,55 +122,254 @@ def side(ratio, height: int, width: int) -> jax.Array:
 
 
 # ----------------------------------------------------------------------------
+# Random bits: jax.random.bits, computed so that XLA vectorises it on CPU.
+# ----------------------------------------------------------------------------
+
+_THREEFRY_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+
+
+def _threefry2x32(k0, k1, x0, x1):
+  """Threefry-2x32 with 20 rounds (Salmon et al. 2011), as in ``jax.random``.
+
+  Written with constant rotation amounts, which XLA's CPU backend vectorises;
+  ``jax.random``'s own lowering is about 10x slower there.
+  """
+  k2 = k0 ^ k1 ^ jnp.uint32(0x1BD11BDA)
+  ks = (k0, k1, k2)
+  x0, x1 = x0 + k0, x1 + k1
+  for i in range(5):
+    for r in _THREEFRY_ROTATIONS[i % 2]:
+      x0 = x0 + x1
+      x1 = (x1 << jnp.uint32(r)) | (x1 >> jnp.uint32(32 - r))
+      x1 = x0 ^ x1
+    x0 = x0 + ks[(i + 1) % 3]
+    x1 = x1 + ks[(i + 2) % 3] + jnp.uint32(i + 1)
+  return x0, x1
+
+
+_BITS_CHUNK = 8192  # random bits are made this many at a time
+
+
+def _random_bits(key: jax.Array, n: int) -> jax.Array:
+  """Exactly ``jax.random.bits(key, (n,), jnp.uint32)``, faster on CPU.
+
+  For a threefry key under ``jax_threefry_partitionable`` (JAX's default),
+  the bits are computed here with the same counters and cipher; any other key
+  type or setting goes to ``jax.random.bits`` itself. Either way the masks of
+  a key are the ones ``jax.random.bits`` defines.
+  """
+  if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+    impl, data = str(jax.random.key_impl(key)), jax.random.key_data(key)
+  else:  # a raw uint32[2] key of the default implementation
+    impl, data = str(jax.config.jax_default_prng_impl), key
+  if (impl != "threefry2x32" or not jax.config.jax_threefry_partitionable
+      or n >= 2**32 or data.shape != (2,)):
+    return jax.random.bits(key, (n,), jnp.uint32)
+  data = data.astype(jnp.uint32)
+
+  def bits(start, size):
+    counter = start + jnp.arange(size, dtype=jnp.uint32)  # the high word: 0
+    bits0, bits1 = _threefry2x32(data[0], data[1], jnp.zeros_like(counter),
+                                 counter)
+    return bits0 ^ bits1
+
+  if n < 2:
+    return bits(jnp.uint32(0), n)
+  # Made in a loop over (at least two) chunks, so that the bits are an array
+  # in memory: XLA would otherwise fuse the cipher into each of their uses
+  # (every count of the search, the final mask) and recompute it each time.
+  size = min(_BITS_CHUNK, -(-n // 2))
+  chunks = -(-n // size)
+
+  def chunk(i, out):
+    start = (i * size).astype(jnp.uint32)
+    return jax.lax.dynamic_update_slice(out, bits(start, size), (i * size,))
+
+  out = jax.lax.fori_loop(0, chunks, chunk,
+                          jnp.zeros((chunks * size,), jnp.uint32))
+  return out[:n]
+
+
+# ----------------------------------------------------------------------------
 # Exact k-smallest selection on uint32 keys, without a sort.
 # ----------------------------------------------------------------------------
 
-_BLOCK = 32  # counts reduce over [n / 32, 32] blocks: XLA fuses these well
+_I32_MIN = int(np.iinfo(np.int32).min)
+_I32_MAX = int(np.iinfo(np.int32).max)
+_SAMPLE = 2048  # pixels in the strided sample that brackets non-uniform keys
+_LOOP_PIXELS = 16384  # "large" images: at least this many pixels (128 x 128)
 
 
-def _smallest_k(values: jax.Array, k: jax.Array) -> jax.Array:
-  """Boolean mask of the ``k`` smallest entries of a flat uint32 array.
+_U32_FLOAT_MAX = 2.0**32 - 256  # the largest float32 below 2**32
 
-  Exactly ``min(k, n)`` entries are selected for any ``k``, ties included:
-  equal values are taken in index order (a stable sort's order). A bisection
-  on the key (at most 32 steps, each one compare-and-count over the array)
-  finds a threshold below which lie exactly k keys or, failing that, the
-  k-th smallest key, whose ties are then resolved by index.
-  ``k`` may be traced. No sort: sorting is slow on CPU backends.
+
+def _as_uint(x):
+  return jax.lax.bitcast_convert_type(x, jnp.uint32)
+
+
+def _as_int(x):
+  return jax.lax.bitcast_convert_type(x, jnp.int32)
+
+
+def _count_le(keys: jax.Array, t: jax.Array) -> jax.Array:
+  """How many ``keys`` (flat, or ``[n / 32, 32]`` blocks) are ``<= t``."""
+  if keys.ndim == 2:  # a sum per block first: faster for small batched images
+    return jnp.sum(jnp.sum(keys <= t, axis=1, dtype=jnp.int32))
+  return jnp.sum(keys <= t, dtype=jnp.int32)
+
+
+def _search(keys, k, lo_guess, hi_guess, interpolate=True):
+  """The k-th smallest of int32 ``keys``, or a threshold splitting off k.
+
+  Each step counts the keys ``<= t`` for one threshold ``t`` and keeps the
+  bracket ``[lo, hi]`` that holds the k-th smallest key (with the counts
+  below ``lo`` and up to ``hi``), starting from every int32. The first two
+  thresholds are a guessed window's ends ``hi_guess`` and ``lo_guess - 1``:
+  when the guess holds the k-th key, the bracket is then that window; when it
+  does not, the steps were ordinary ones (a wrong guess costs steps, never
+  exactness). Later thresholds are interpolated between the bracket's counts
+  (the keys' distribution is locally smooth, so a few steps land within one
+  key of the k-th), or the bracket's midpoint after an interpolated step
+  that did not halve it (at most twice a bisection's steps); with
+  ``interpolate=False``, always the midpoint (a bisection: better for keys
+  far from uniform over a wide bracket, such as float bits). Stops as soon
+  as a threshold splits off exactly k keys.
+
+  Returns ``(t, found)``: ``found`` means ``keys <= t`` are exactly the k
+  smallest; otherwise ``t`` is the k-th smallest key, shared by ties.
   """
-  n = values.shape[0]
-  k = jnp.asarray(k, jnp.int32)
-  # Signed order of (bits ^ 0x80000000) is the unsigned order of bits.
-  keys = jax.lax.bitcast_convert_type(
-      values.astype(jnp.uint32) ^ jnp.uint32(0x80000000), jnp.int32)
-  pad = -n % _BLOCK  # padding with the largest key changes no k-th value
-  blocks = jnp.pad(keys, (0, pad), constant_values=jnp.iinfo(jnp.int32).max)
-  blocks = blocks.reshape(-1, _BLOCK)
+  n = keys.shape[0]
+  if n < _LOOP_PIXELS:  # small images, under vmap: counts by blocks of 32
+    # Padding with the largest key changes no count: thresholds stay below it.
+    keys = jnp.pad(keys, (0, -n % 32), constant_values=_I32_MAX)
+    keys = keys.reshape(-1, 32)
+  lo_guess = jnp.asarray(lo_guess, jnp.int32)
+  hi_guess = jnp.asarray(hi_guess, jnp.int32)
 
-  def count_le(t):
-    return jnp.sum(jnp.sum(blocks <= t, axis=1, dtype=jnp.int32))
+  def step(state):
+    lo, hi, below_lo, upto_hi, _, bisect, i = state
+    span = _as_uint(hi - lo)  # hi - lo, exact in two's complement
+    share = ((k - below_lo).astype(jnp.float32)
+             / (upto_hi - below_lo).astype(jnp.float32))
+    guess = jnp.clip(jnp.floor(span.astype(jnp.float32) * share), 0,
+                     _U32_FLOAT_MAX).astype(jnp.uint32)
+    offset = jnp.where(bisect | (not interpolate), span >> 1,
+                       jnp.minimum(guess, span - 1))
+    scheduled = (((i == 0) & (hi_guess != _I32_MAX))
+                 | ((i == 1) & (lo_guess != _I32_MIN)))
+    t = jnp.where(scheduled, jnp.where(i == 0, hi_guess, lo_guess - 1),
+                  lo + _as_int(offset))
+    t = jnp.clip(t, lo, hi - 1)  # a guess outside the bracket: its edge
+    count = _count_le(keys, t)
+    found = count == k
+    low = count < k
+    new_lo = jnp.where(found, t, jnp.where(low, t + 1, lo))
+    new_hi = jnp.where(found | ~low, t, hi)
+    halved = _as_uint(new_hi - new_lo) <= (span >> 1)
+    return (new_lo, new_hi, jnp.where(low, count, below_lo),
+            jnp.where(low, upto_hi, count), found,
+            ~halved & ~bisect & (i >= 2), i + 1)
+
+  def searching(state):
+    lo, hi, _, _, found, _, _ = state
+    return ~found & (lo < hi)
+
+  lo, _, _, _, found, _, _ = jax.lax.while_loop(
+      searching, step, (jnp.int32(_I32_MIN), jnp.int32(_I32_MAX),
+                        jnp.int32(0), jnp.int32(n), jnp.bool_(False),
+                        jnp.bool_(False), jnp.int32(0)))
+  return lo, found
+
+
+def _bisect(keys, k):
+  """``_search`` without a guess: a bisection over every int32, with only the
+  state it needs (the fastest for many small images under vmap)."""
+  if keys.shape[0] < _LOOP_PIXELS:
+    keys = jnp.pad(keys, (0, -keys.shape[0] % 32), constant_values=_I32_MAX)
+    keys = keys.reshape(-1, 32)
 
   def searching(state):
     lo, hi, found = state
     return ~found & (lo < hi)
 
-  def bisect(state):  # invariant: the k-th smallest key is in [lo, hi]
+  def step(state):  # invariant: the k-th smallest key is in [lo, hi]
     lo, hi, _ = state
     mid = (lo >> 1) + (hi >> 1) + (lo & hi & 1)  # floor((lo + hi) / 2)
-    count = count_le(mid)
+    count = _count_le(keys, mid)
     found = count == k  # keys <= mid are exactly the k smallest: stop early
     lo = jnp.where(found, mid, jnp.where(count >= k, lo, mid + 1))
     return lo, jnp.where(count >= k, mid, hi), found
 
-  # A rolled loop (unrolled, XLA fuses the keys' producer into every pass and
-  # recomputes it). It stops once a threshold splits off exactly k keys,
-  # about log2(n) + 1 passes on random keys instead of 32.
   lo, _, found = jax.lax.while_loop(
-      searching, bisect, (jnp.int32(jnp.iinfo(jnp.int32).min),
-                          jnp.int32(jnp.iinfo(jnp.int32).max),
-                          jnp.bool_(False)))
-  below = jnp.where(found, keys <= lo, keys < lo)
-  equal = ~found & (keys == lo)
+      searching, step, (jnp.int32(_I32_MIN), jnp.int32(_I32_MAX),
+                        jnp.bool_(False)))
+  return lo, found
+
+
+def _uniform_window(n: int, k: jax.Array):
+  """A window that holds the k-th smallest of n uniform 32-bit keys w.h.p.
+
+  The k-th smallest of n uniform draws has mean ~ k/n * 2**32 and standard
+  deviation ~ sqrt(k (n - k)) / n**1.5 * 2**32; the window is 8 of them (and
+  at least 2 keys' spacing) either side, as signed keys.
+  """
+  kf = k.astype(jnp.float32)
+  p = kf / n
+  sd = (jnp.sqrt(kf * (1 - p)) + 2) / n * 2.0**32
+  centre = p * 2.0**32 - 2.0**31
+  clip = lambda x: jnp.clip(x, -2.0**31, 2.0**31 - 256).astype(jnp.int32)
+  return clip(centre - 8 * sd), clip(centre + 8 * sd)
+
+
+def _sampled_window(keys: jax.Array, k: jax.Array):
+  """A window for the k-th smallest key from a strided sample of the keys.
+
+  The sample's order statistics 6 binomial standard deviations either side
+  of rank ``k * m / n`` bracket the k-th smallest of all keys unless the
+  keys' order is aligned with the stride; ``_search`` checks it.
+  """
+  n = keys.shape[0]
+  stride = max(1, n // _SAMPLE)
+  sample = keys[::stride]
+  m = sample.shape[0]
+  p = k.astype(jnp.float32) / n
+  sd = jnp.sqrt(m * p * (1 - p)) + 2
+  rank = lambda r: jnp.clip(r, 1, m).astype(jnp.int32)
+  r_lo, r_hi = rank(jnp.floor(m * p - 6 * sd)), rank(jnp.ceil(m * p + 6 * sd))
+  full = lambda r: _search(sample, r, _I32_MIN, _I32_MAX, False)[0]
+  lo = jnp.where(m * p - 6 * sd < 1, _I32_MIN, full(r_lo))
+  hi = jnp.where(m * p + 6 * sd > m, _I32_MAX, full(r_hi))
+  return lo, hi
+
+
+def _smallest_k(values: jax.Array, k: jax.Array,
+                uniform: bool = False) -> jax.Array:
+  """Boolean mask of the ``k`` smallest entries of a flat uint32 array.
+
+  Exactly ``min(k, n)`` entries are selected for any ``k``, ties included:
+  equal values are taken in index order (a stable sort's order). ``k`` may
+  be traced. No sort (slow on CPU backends) and no scatter: a guessed window
+  (``uniform``: the spread of the k-th of n uniform draws; otherwise a
+  strided sample's order statistics), checked with two counts, then
+  interpolation steps, each one compare-and-count over the array, until a
+  threshold splits off exactly k keys or the k-th key is found (its ties
+  are then resolved by index). A wrong guess costs time, never exactness.
+  """
+  n = values.shape[0]
+  k = jnp.clip(jnp.asarray(k, jnp.int32), 0, n)
+  # Signed order of (bits ^ 0x80000000) is the unsigned order of bits.
+  keys = jax.lax.bitcast_convert_type(
+      values.astype(jnp.uint32) ^ jnp.uint32(0x80000000), jnp.int32)
+  if n < _LOOP_PIXELS:
+    # Small images, usually many under vmap, whose while loop runs until the
+    # slowest example is done: a plain bisection has the fewest worst-case
+    # steps there (measured on CPU).
+    t, found = _bisect(keys, k)
+  else:
+    lo, hi = _uniform_window(n, k) if uniform else _sampled_window(keys, k)
+    t, found = _search(keys, k, lo, hi)
+  below = jnp.where(found, keys <= t, keys < t)
+  equal = ~found & (keys == t)
   needed = k - jnp.sum(below, dtype=jnp.int32)  # >= 1 unless k == 0
   return below | (equal & _first_true(equal, needed))
 
@@ -234,8 +433,8 @@ def random_pixels(key: jax.Array, ratio, shape: Sequence[int]) -> jax.Array:
   """
   height, width = _check_hw(shape)
   k = num_pixels(ratio, height, width)
-  bits = jax.random.bits(key, (height * width,), jnp.uint32)
-  return _smallest_k(bits, k).reshape(height, width)
+  bits = _random_bits(key, height * width)
+  return _smallest_k(bits, k, uniform=True).reshape(height, width)
 
 
 def _square_at(y, x, s, height: int, width: int) -> jax.Array:
@@ -288,24 +487,49 @@ def _cumsum_last(x: jax.Array, block: int = 32) -> jax.Array:
   return within.reshape(x.shape[:-1] + (-1,))[..., :length]
 
 
-def window_sums(saliency: jax.Array, s) -> jax.Array:
-  """Sums of ``saliency`` over every ``s x s`` window, ``[H + 1, W + 1]``.
+def _cumsum_rows(x: jax.Array, block: int = 32) -> jax.Array:
+  """Inclusive cumulative sum over axis -2, as blocked matmuls.
 
-  Entry ``(y, x)`` is the sum of the window with top-left corner ``(y, x)``;
-  windows that do not fit inside the image are ``-inf``. ``s`` may be traced.
-  Computed from a summed-area table (float32): equal to direct sums up to
-  float32 rounding. NaN saliency counts as 0; +-inf is clipped to a large
-  finite value.
+  ``_cumsum_last(x.T).T`` without the transposes: the same products summed
+  in the same order, faster on large images. On CPU the bits agree with the
+  transposed form when both sides are at least 32 (a test checks); narrower
+  shapes use the transposed form.
   """
-  saliency = _check_saliency(saliency)
+  length = x.shape[-2]
+  width = min(block, length)
+  pad = -length % width
+  xb = jnp.pad(x, [(0, 0)] * (x.ndim - 2) + [(0, pad), (0, 0)])
+  xb = xb.reshape(x.shape[:-2] + (-1, width, x.shape[-1]))
+  tri = jnp.tril(jnp.ones((width, width), x.dtype))
+  within = jnp.einsum("ij,...bjw->...biw", tri, xb,
+                      precision=jax.lax.Precision.HIGHEST)
+  if xb.shape[-3] > 1:
+    totals = within[..., -1, :]
+    offsets = jnp.cumsum(totals, axis=-2) - totals
+    within = within + offsets[..., None, :]
+  return within.reshape(x.shape[:-2] + (-1, x.shape[-1]))[..., :length, :]
+
+
+def _summed_area_table(saliency: jax.Array) -> jax.Array:
+  """The summed-area table ``[H, W]`` of a checked ``[H, W]`` saliency map.
+
+  NaN counts as 0 and +-inf as a value no window sum can overflow past; the
+  map's rounded mean is subtracted first: a constant shifts every window sum
+  equally (same argmax), reduces cancellation in the table and keeps integer
+  maps exact.
+  """
   height, width = saliency.shape
-  # NaN counts as 0 and +-inf as a value no window sum can overflow past.
   big = float(np.finfo(np.float32).max) / (4 * height * width)
   saliency = jnp.clip(jnp.nan_to_num(saliency, nan=0.0), -big, big)
-  # Subtracting a constant shifts every window sum equally (same argmax) and
-  # reduces cancellation in the table; the rounded mean keeps integers exact.
   saliency = saliency - jnp.round(jnp.mean(saliency))
-  table = _cumsum_last(_cumsum_last(saliency).T).T
+  if height * width >= _LOOP_PIXELS and min(height, width) >= 32:
+    return _cumsum_rows(_cumsum_last(saliency))  # no transposes: faster
+  return _cumsum_last(_cumsum_last(saliency).T).T
+
+
+def _sums_from_table(table: jax.Array, s) -> jax.Array:
+  """``window_sums`` from the summed-area table (``[H + 1, W + 1]``)."""
+  height, width = table.shape
   table = jnp.pad(table, ((1, height), (1, width)))  # [2H + 1, 2W + 1]
   size = (height + 1, width + 1)
   at = lambda dy, dx: jax.lax.dynamic_slice(table, (dy, dx), size)
@@ -316,6 +540,37 @@ def window_sums(saliency: jax.Array, s) -> jax.Array:
   cols = jnp.arange(width + 1)[None, :]
   fits = (rows <= height - s) & (cols <= width - s)
   return jnp.where(fits, sums, -jnp.inf)
+
+
+def window_sums(saliency: jax.Array, s) -> jax.Array:
+  """Sums of ``saliency`` over every ``s x s`` window, ``[H + 1, W + 1]``.
+
+  Entry ``(y, x)`` is the sum of the window with top-left corner ``(y, x)``;
+  windows that do not fit inside the image are ``-inf``. ``s`` may be traced.
+  Computed from a summed-area table (float32): equal to direct sums up to
+  float32 rounding. NaN saliency counts as 0; +-inf is clipped to a large
+  finite value.
+  """
+  return _sums_from_table(_summed_area_table(_check_saliency(saliency)), s)
+
+
+def _first_argmax(x: jax.Array) -> jax.Array:
+  """``jnp.argmax`` of a flat array without NaN: the first maximum's index.
+
+  Two reductions (the maximum, then the least index holding it) that XLA
+  vectorises on CPU, where its argmax, one reduction over (value, index)
+  pairs, takes ~4 ns an element.
+  """
+  idx = jnp.arange(x.shape[0], dtype=jnp.int32)
+  return jnp.min(jnp.where(x == jnp.max(x), idx, x.shape[0]))
+
+
+def _square_from_table(table: jax.Array, s, argmax=jnp.argmax) -> jax.Array:
+  """alpha's mask from the summed-area table and the square's side."""
+  height, width = table.shape
+  best = argmax(_sums_from_table(table, s).reshape(-1))
+  y, x = best // (width + 1), best % (width + 1)
+  return _square_at(y, x, s, height, width)
 
 
 def salient_square(saliency: jax.Array, ratio) -> jax.Array:
@@ -336,11 +591,8 @@ def salient_square(saliency: jax.Array, ratio) -> jax.Array:
   """
   saliency = _check_saliency(saliency)
   height, width = saliency.shape
-  s = side(ratio, height, width)
-  sums = window_sums(saliency, s)
-  best = jnp.argmax(sums.reshape(-1))
-  y, x = best // (width + 1), best % (width + 1)
-  return _square_at(y, x, s, height, width)
+  return _square_from_table(_summed_area_table(saliency),
+                            side(ratio, height, width))
 
 
 def salient_pixels(saliency: jax.Array, ratio) -> jax.Array:
@@ -418,29 +670,88 @@ def apply(images: jax.Array, masks: jax.Array, fill: str = "zero",
 # Registry and batched entry points.
 # ----------------------------------------------------------------------------
 
+def _large_on_cpu(height: int, width: int) -> bool:
+  """Whether batches of these images are masked one example at a time.
+
+  On CPU, at ImageNet size, a loop over examples (``lax.map``) keeps each
+  image's data in cache across the several passes a mask makes over it, and
+  is a few times faster than ``vmap``, which makes every pass over the whole
+  batch. Small images, and GPUs and TPUs, run the batch in parallel.
+  """
+  return height * width >= _LOOP_PIXELS and jax.default_backend() == "cpu"
+
+
+def _each_example(fn, keys, ratio, saliency, loop: bool):
+  """``fn(key, ratio, saliency)`` per example: ``lax.map`` or ``vmap``.
+
+  A shared (scalar) ratio stays unbatched: a scalar square side keeps
+  alpha's window sums as slices rather than gathers.
+  """
+  if not loop:
+    return jax.vmap(fn, in_axes=(0, 0 if ratio.ndim else None, 0))(
+        keys, ratio, saliency)
+  if ratio.ndim:
+    return jax.lax.map(lambda a: fn(*a), (keys, ratio, saliency))
+  return jax.lax.map(lambda a: fn(a[0], ratio, a[1]), (keys, saliency))
+
+
+def _pixels_batch(fn):
+  """A pixel mask's batched form: exact integer work, so looping over
+  examples (large images on CPU) gives the masks ``vmap`` gives."""
+  def batch(keys, ratio, saliency, shape):
+    return _each_example(lambda k, r, s: fn(k, r, s, shape), keys, ratio,
+                         saliency, _large_on_cpu(*shape))
+  return batch
+
+
+def _alpha_batch(keys, ratio, saliency, shape):
+  """alpha's batched form, identical to ``vmap`` of :func:`salient_square`.
+
+  Large images on CPU: the summed-area tables (float matmuls, whose rounding
+  can depend on how a batch is blocked) are made for the batch as ``vmap``
+  makes them; the window sums and argmax (exact given the tables) then run
+  one example at a time, in cache.
+  """
+  fn = lambda k, r, s: salient_square(s, r)
+  if not _large_on_cpu(*shape):
+    return _each_example(fn, keys, ratio, saliency, False)
+  tables = jax.vmap(_summed_area_table)(jnp.asarray(saliency, jnp.float32))
+  sides = side(ratio, *shape)
+  # One image's argmax is faster as two reductions; under vmap, as one.
+  return _each_example(lambda k, s, t: _square_from_table(t, s, _first_argmax),
+                       keys, sides, tables, True)
+
+
 @dataclasses.dataclass(frozen=True)
 class MaskSpec:
   """A mask attack by name.
 
   ``fn(key, ratio, saliency, shape)`` returns one ``[H, W]`` mask; the
   attack uses ``key`` if random and ``saliency`` if it ``needs_saliency``.
+  ``batch_fn(keys, ratio, saliency, shape)``, if given, returns the masks of
+  a batch ``[B, H, W]``, identical to ``vmap`` of ``fn`` but faster;
+  :func:`batch_masks` uses it.
   """
   name: str
   fn: Callable[..., jax.Array]
   needs_saliency: bool
   description: str
+  batch_fn: Optional[Callable[..., jax.Array]] = None
 
+
+_gamma = lambda k, r, s, hw: random_pixels(k, r, hw)
+_alpha_pixels = lambda k, r, s, hw: salient_pixels(s, r)
 
 REGISTRY: dict[str, MaskSpec] = {
     "alpha": MaskSpec("alpha", lambda k, r, s, hw: salient_square(s, r), True,
-                      "most salient contiguous square"),
+                      "most salient contiguous square", _alpha_batch),
     "beta": MaskSpec("beta", lambda k, r, s, hw: random_square(k, r, hw),
                      False, "random contiguous square"),
-    "gamma": MaskSpec("gamma", lambda k, r, s, hw: random_pixels(k, r, hw),
-                      False, "random scattered pixels"),
-    "alpha_pixels": MaskSpec(
-        "alpha_pixels", lambda k, r, s, hw: salient_pixels(s, r), True,
-        "most salient scattered pixels"),
+    "gamma": MaskSpec("gamma", _gamma, False, "random scattered pixels",
+                      _pixels_batch(_gamma)),
+    "alpha_pixels": MaskSpec("alpha_pixels", _alpha_pixels, True,
+                             "most salient scattered pixels",
+                             _pixels_batch(_alpha_pixels)),
 }
 
 
@@ -479,11 +790,10 @@ def batch_masks(name: str, keys: jax.Array, ratio, shape: Sequence[int],
                        f"got {tuple(saliency.shape)}")
   else:
     saliency = jnp.zeros((n, 1, 1), jnp.float32)  # unused placeholder
-  fn = lambda k, r, s: spec.fn(k, r, s, (height, width))
-  # A shared ratio stays unbatched: a scalar square side keeps alpha's window
-  # sums as slices rather than gathers.
-  return jax.vmap(fn, in_axes=(0, 0 if ratio.ndim else None, 0))(
-      keys, ratio, saliency)
+  if spec.batch_fn is not None:
+    return spec.batch_fn(keys, ratio, saliency, (height, width))
+  return _each_example(lambda k, r, s: spec.fn(k, r, s, (height, width)),
+                       keys, ratio, saliency, False)
 
 
 def mask_images(name: str, key: jax.Array, images: jax.Array, ratio,

@@ -327,3 +327,134 @@ def test_saliency_edge_values():
   # A concrete bfloat16 ratio is a number like any other.
   assert int(masks.random_pixels(jax.random.key(0), jnp.bfloat16(0.25),
                                  (4, 4)).sum()) == 4
+
+
+# ------------------------------------------------------- ImageNet-size path.
+# Images of >= 128 x 128 pixels take another route: a guessed window around
+# the k-th key, interpolation steps, and (on CPU) one example at a time.
+
+def test_random_bits_are_jax_random_bits():
+  for key in (jax.random.key(5), jax.random.PRNGKey(5),
+              jax.random.split(jax.random.key(9), 3)[2]):
+    for n in (1, 2, 1000, 8192, 8193, 50176):
+      np.testing.assert_array_equal(
+          np.asarray(jax.jit(masks._random_bits, static_argnums=1)(key, n)),
+          np.asarray(jax.random.bits(key, (n,), jnp.uint32)),
+          err_msg=f"n={n}")
+  rbg = jax.random.key(5, impl="rbg")  # other key types: jax.random itself
+  np.testing.assert_array_equal(masks._random_bits(rbg, 100),
+                                jax.random.bits(rbg, (100,), jnp.uint32))
+
+
+def test_random_pixels_at_224_are_the_k_smallest_random_bits():
+  # The contract that keeps gamma's masks what they always were: the k
+  # pixels with the smallest jax.random.bits, ties by index.
+  keys = jax.random.split(jax.random.key(4), 3)
+  n = 224 * 224
+  for r in (0.0, 1 / n, 0.001, 0.1, 0.5, 0.999, 1.0):
+    got = np.asarray(masks.batch_masks("gamma", keys, r, (224, 224)))
+    k = expected_count(r, 224, 224)
+    for key, m in zip(keys, got):
+      bits = np.asarray(jax.random.bits(key, (n,), jnp.uint32))
+      np.testing.assert_array_equal(
+          m.ravel(), _stable_smallest(bits, k), err_msg=f"ratio {r}")
+
+
+def test_random_pixels_at_224_are_uniform_over_pixels_and_pairs():
+  n_keys, ratio = 3000, 0.25
+  keys = jax.random.split(jax.random.key(12), n_keys)
+  counts = np.zeros((224, 224), np.int64)
+  pairs = 0  # horizontally adjacent pixels hidden together
+  fn = jax.jit(lambda k: masks.batch_masks("gamma", k, ratio, (224, 224)))
+  for chunk in np.split(np.arange(n_keys), 6):
+    m = np.asarray(fn(keys[chunk]))
+    counts += m.sum(0)
+    pairs += int((m[:, :, 1:] & m[:, :, :-1]).sum())
+  assert (counts.sum((0, 1)) == n_keys * expected_count(ratio, 224, 224))
+  # Each pixel's count is Binomial(3000, 0.25): mean 750, sd 23.7. Bound:
+  # z = 6.1 (two-sided 1e-9 per pixel, < 1e-4 over all 50,176 pixels).
+  sd = np.sqrt(n_keys * ratio * (1 - ratio))
+  assert np.abs(counts - n_keys * ratio).max() < 6.1 * sd
+  # The spread over pixels is the binomial's (a non-uniform draw adds to it).
+  assert 0.95 < counts.std() / sd < 1.05
+  # Without replacement: P(both of two pixels) = p (k - 1) / (n - 1).
+  n, k = 224 * 224, expected_count(ratio, 224, 224)
+  want = n_keys * 224 * 223 * (k / n) * (k - 1) / (n - 1)
+  assert abs(pairs - want) < 6 * np.sqrt(want)
+
+
+def test_salient_pixels_at_224_is_stable_top_k():
+  rng = np.random.default_rng(6)
+  shape = (224, 224)
+  n = shape[0] * shape[1]
+  stride = n // masks._SAMPLE
+  sample_heavy = np.zeros(n, np.float32)
+  sample_heavy[::stride] = 1.0 + rng.random(len(sample_heavy[::stride]))
+  cases = {
+      "uniform": rng.random(shape, np.float32),
+      "ties": rng.integers(0, 4, shape).astype(np.float32),
+      "heavy tail": (rng.exponential(size=shape) ** 4).astype(np.float32),
+      # The strided sample holds only the largest values: its window misses
+      # the k-th key and the search falls back to every key.
+      "sample-aligned": sample_heavy.reshape(shape),
+  }
+  sal = jnp.asarray(np.stack(list(cases.values())))
+  keys = jax.random.split(jax.random.key(0), len(cases))
+  for r in (0.0, 1 / n, 0.02, 0.1, 0.5, 1.0):
+    got = np.asarray(masks.batch_masks("alpha_pixels", keys, r, shape, sal))
+    one = np.asarray(jax.vmap(lambda s: masks.salient_pixels(s, r))(sal))
+    k = expected_count(r, *shape)
+    for name, m, m1, s in zip(cases, got, one, np.asarray(sal)):
+      want = _stable_smallest(-s.ravel(), k).reshape(shape)
+      np.testing.assert_array_equal(m, want, err_msg=f"{name} ratio {r}")
+      np.testing.assert_array_equal(m1, want, err_msg=f"{name} ratio {r}")
+
+
+def test_smallest_k_large_with_a_wrong_uniform_guess_is_exact():
+  # uniform=True only guesses the window from the spread of uniform keys;
+  # keys far from uniform (a narrow range, many ties) must still come out
+  # exactly as a stable sort takes them.
+  rng = np.random.default_rng(8)
+  n = 40000
+  select = jax.jit(lambda v, k: masks._smallest_k(v, k, uniform=True))
+  for values in (rng.integers(0, 7, n).astype(np.uint32),
+                 rng.integers(2**31, 2**31 + 5000, n).astype(np.uint32),
+                 np.full(n, 0xFFFFFFFF, np.uint32)):
+    for k in (0, 1, 5, n // 3, n - 1, n):
+      got = np.asarray(select(jnp.asarray(values), k))
+      np.testing.assert_array_equal(got, _stable_smallest(values, k),
+                                    err_msg=f"k={k}")
+
+
+def test_batch_masks_at_224_equal_one_mask_at_a_time():
+  # batch_masks loops over examples on CPU at this size; vmap of the
+  # single-image functions is the definition.
+  keys = jax.random.split(jax.random.key(2), 6)
+  sal = jax.random.uniform(jax.random.key(3), (6, 224, 224))
+  ratios = jnp.asarray([0.0, 0.02, 0.1, 0.2, 0.5, 1.0], jnp.float32)
+  for name in masks.REGISTRY:
+    spec = masks.get(name)
+    want = jax.jit(jax.vmap(lambda k, r, s: spec.fn(k, r, s, (224, 224))))(
+        keys, ratios, sal)
+    got = masks.batch_masks(name, keys, ratios, (224, 224),
+                            sal if spec.needs_saliency else None)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want),
+                                  err_msg=name)
+    got = masks.batch_masks(name, keys, 0.1, (224, 224),
+                            sal if spec.needs_saliency else None)
+    want = jax.vmap(lambda k, s: spec.fn(k, 0.1, s, (224, 224)))(keys, sal)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want),
+                                  err_msg=name)
+
+
+def test_cumsum_rows_has_the_bits_of_transposed_cumsum_last():
+  # Large images build alpha's table without transposes; the result must be
+  # the same bits, or alpha's choice among near-equal windows would depend
+  # on the image size's code path.
+  for shape in [(224, 224), (130, 70), (512, 32), (33, 600), (129, 127)]:
+    x = jax.random.uniform(jax.random.key(shape[0]), (3,) + shape) ** 3 - 0.2
+    want = jax.jit(jax.vmap(lambda v: masks._cumsum_last(v.T).T))(x)
+    got = jax.jit(jax.vmap(masks._cumsum_rows))(x)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    one = jax.jit(masks._cumsum_rows)(x[0])
+    np.testing.assert_array_equal(np.asarray(one), np.asarray(want[0]))
