@@ -1,4 +1,5 @@
-r"""Benchmark and cross-check: mdr's PGD against Foolbox 3.3.4's LinfPGD.
+r"""Benchmark and cross-check: mdr's PGD against Foolbox 3.3.4's LinfPGD, and
+mdr's PGD and APGD against the model-bound limit.
 
   pip install foolbox==3.3.4 eagerpy    # the peer (JAX backend via EagerPy)
   python experiments/bench_attacks.py   # accuracy and images/s, side by side
@@ -10,6 +11,15 @@ uniform random start, cross-entropy), the model in inference mode. Printed:
 each library's robust accuracy (they should agree within a point: same
 algorithm, different random starts) and PGD-20 images/s (median of
 ``--rounds`` timed rounds after a warm-up, interleaved), with the ratio.
+
+The second table is the useful speed figure on a CPU, where any attack is
+bound by the model: a k-step attack needs k forward+backward passes, so it can
+at best attack ``B / (k · t)`` images/s, ``t`` the time of one jitted
+forward+backward pass (the input gradient of the summed cross-entropy) of the
+same model on the same batch, timed in the same rounds. Printed for PGD-20 and
+APGD-CE with 20 steps (APGD makes one more pass, at its start, so its ceiling
+is 20/21 of the bound), both with a fixed number of steps (no early stop),
+with each one's share of the bound and, for APGD, its robust accuracy.
 
 Foolbox is the peer because it still runs on current JAX through EagerPy;
 cleverhans 4.0's JAX attacks import ``jax.experimental.stax``, which JAX
@@ -81,6 +91,17 @@ def mdr_pgd(logits_fn, x, y, key):
                      steps=STEPS)
 
 
+def mdr_apgd(logits_fn, x, y, key):
+  return attacks.apgd(logits_fn, x, y, key, eps=EPS, steps=STEPS)
+
+
+def forward_backward(logits_fn):
+  """One jitted forward+backward pass: the input gradient of the summed CE."""
+  def total(x, y):
+    return jnp.sum(attacks.attack_loss(logits_fn(x), y, "ce"))
+  return jax.jit(jax.grad(total))
+
+
 def foolbox_pgd(logits_fn, x, y):
   import foolbox as fb  # pylint: disable=g-import-not-at-top
   model = fb.JAXModel(logits_fn, bounds=(0, 1))
@@ -136,7 +157,47 @@ def main(_):
     cells = " | ".join(f"{rates[k][t]:,.0f} | {rates[k][t] / rates['mdr'][t]:.2f}x"
                        for t in map(int, _TIME_BATCHES.value))
     print(f"| {k} | {accs[k]:.2f} | {cells} |")
+  model_bound(logits_fn, x, y, key)
   print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
+
+
+def model_bound(logits_fn, x, y, key):
+  """PGD-20 and APGD-20 images/s against B / (k · one forward+backward)."""
+  fb = forward_backward(logits_fn)
+  runs = {
+      "forward+backward": lambda a, b: fb(a, b),
+      f"PGD-{STEPS}": lambda a, b: mdr_pgd(logits_fn, a, b, key),
+      f"APGD-CE-{STEPS}": lambda a, b: mdr_apgd(logits_fn, a, b, key),
+  }
+  apgd_acc = robust_accuracy(
+      logits_fn, x, y, lambda a, b: mdr_apgd(
+          logits_fn, a, b, jax.random.fold_in(key, len(b))), _BATCH.value)
+  print(f"\nThe model-bound limit: one jitted forward+backward pass of the "
+        f"model takes t; a {STEPS}-step attack can at best attack "
+        f"B / ({STEPS} t) images/s. Medians of {_ROUNDS.value} interleaved "
+        f"rounds. APGD-CE-{STEPS} robust accuracy: {apgd_acc:.2f} % on "
+        f"{len(y)} images.\n")
+  print("| batch | forward+backward (ms) | bound (images/s) | "
+        f"PGD-{STEPS} images/s | share of bound | APGD-CE-{STEPS} images/s | "
+        "share of bound |")
+  print("|---:|---:|---:|---:|---:|---:|---:|")
+  for t in map(int, _TIME_BATCHES.value):
+    xb, yb = x[:t], y[:t]
+    for r in runs.values():
+      jax.block_until_ready(r(xb, yb))
+    times = {k: [] for k in runs}
+    for _ in range(_ROUNDS.value):
+      for k, r in runs.items():
+        start = time.perf_counter()
+        jax.block_until_ready(r(xb, yb))
+        times[k].append(time.perf_counter() - start)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    bound = t / (STEPS * med["forward+backward"])
+    pgd_rate = t / med[f"PGD-{STEPS}"]
+    apgd_rate = t / med[f"APGD-CE-{STEPS}"]
+    print(f"| {t} | {med['forward+backward'] * 1e3:.1f} | {bound:,.0f} | "
+          f"{pgd_rate:,.0f} | {pgd_rate / bound:.2f} | {apgd_rate:,.0f} | "
+          f"{apgd_rate / bound:.2f} |")
 
 
 if __name__ == "__main__":
