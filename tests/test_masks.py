@@ -427,8 +427,9 @@ def test_smallest_k_large_with_a_wrong_uniform_guess_is_exact():
 
 
 def test_batch_masks_at_224_equal_one_mask_at_a_time():
-  # batch_masks loops over examples on CPU at this size; vmap of the
-  # single-image functions is the definition.
+  # batch_masks loops over the batch on CPU at this size (alpha four at a
+  # time: 6 = 4 + a remainder); vmap of the single-image functions is the
+  # definition.
   keys = jax.random.split(jax.random.key(2), 6)
   sal = jax.random.uniform(jax.random.key(3), (6, 224, 224))
   ratios = jnp.asarray([0.0, 0.02, 0.1, 0.2, 0.5, 1.0], jnp.float32)
