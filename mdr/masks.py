@@ -530,13 +530,20 @@ def _summed_area_table(saliency: jax.Array) -> jax.Array:
 def _sums_from_table(table: jax.Array, s) -> jax.Array:
   """``window_sums`` from the summed-area table (``[H + 1, W + 1]``)."""
   height, width = table.shape
-  table = jnp.pad(table, ((1, 0), (1, 0)))  # [H + 1, W + 1], zeros first
   s = jnp.asarray(s, jnp.int32)
-  # Shifted by s (wrapping around where a window would not fit, which the
-  # last line masks): the four corners of every window in place.
-  below = jnp.roll(table, -s, axis=0)
-  sums = (jnp.roll(below, -s, axis=1) - jnp.roll(table, -s, axis=1)
-          - below + table)
+  if height * width < _LOOP_PIXELS:  # small: slices of a zero-padded copy
+    table = jnp.pad(table, ((1, height), (1, width)))  # [2H + 1, 2W + 1]
+    size = (height + 1, width + 1)
+    at = lambda dy, dx: jax.lax.dynamic_slice(table, (dy, dx), size)
+    zero = jnp.zeros((), jnp.int32)
+    sums = at(s, s) - at(zero, s) - at(s, zero) + at(zero, zero)
+  else:  # large: rolls, 2x less memory traffic; the same terms, same bits
+    table = jnp.pad(table, ((1, 0), (1, 0)))  # [H + 1, W + 1], zeros first
+    # Shifted by s (wrapping around where a window would not fit, which the
+    # last line masks): the four corners of every window in place.
+    below = jnp.roll(table, -s, axis=0)
+    sums = (jnp.roll(below, -s, axis=1) - jnp.roll(table, -s, axis=1)
+            - below + table)
   rows = jnp.arange(height + 1)[:, None]
   cols = jnp.arange(width + 1)[None, :]
   fits = (rows <= height - s) & (cols <= width - s)
