@@ -13,9 +13,11 @@ the pixel masks, a summed-area table and argmax for alpha).
 
 ``--baseline=REV`` also times ``mdr/masks.py`` as it was at git revision REV,
 loaded from git into its own module, in the same rounds: before and after
-side by side in one run. Every implementation's masks are checked to hide the
-same number of pixels as NumPy's, and the baseline's to equal the current
-masks exactly (same keys, same saliency).
+side by side in one run, with whether the two compile to the same program
+(instructions equal up to names and source lines: then any difference in
+their speed is the machine's noise). Every implementation's masks are checked
+to hide the same number of pixels as NumPy's, and the baseline's to equal the
+current masks exactly (same keys, same saliency).
 
 Saliency for alpha / alpha_pixels is an input (uniform random here): its cost
 is the model's backward pass, measured in experiments/bench_train.py.
@@ -30,6 +32,7 @@ the step ((step - forward) / forward, noisier).
 
 import importlib.util
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -147,8 +150,21 @@ def _jitted(module, name, size):
       sal if module.get(name).needs_saliency else None))
 
 
+def _program(fn, *args):
+  """The compiled program's instructions, without names and source lines:
+  equal for two versions when they compile to the same computation."""
+  out = []
+  for line in fn.lower(*args).compile().as_text().splitlines():
+    if " = " in line:
+      line = re.sub(r", metadata=\{.*?\}", "", line)
+      line = re.sub(r", stack_frame_id=\d+", "", line)
+      out.append(re.sub(r"\.\d+", "", line).strip())
+  return out
+
+
 def bench_size(size, b, ratio, rounds, types, baseline=None):
-  """Rows (name, size, B, NumPy/s, JAX/s, baseline/s or None)."""
+  """Rows (name, size, B, NumPy/s, JAX/s, baseline/s or None, whether the
+  baseline compiles to the same program or None)."""
   rows = []
   key = jax.random.key(0)
   keys = jax.random.split(key, b)
@@ -161,9 +177,12 @@ def bench_size(size, b, ratio, rounds, types, baseline=None):
                                                   size, saliency_np)}
     fn = _jitted(masks, name, size)
     calls["jax"] = lambda fn=fn: fn(keys, r, saliency)
+    same = None
     if baseline is not None and name in baseline.REGISTRY:
       old = _jitted(baseline, name, size)
       calls["baseline"] = lambda old=old: old(keys, r, saliency)
+      same = _program(old, keys, r, saliency) == _program(fn, keys, r,
+                                                           saliency)
     got = {what: np.asarray(call()) for what, call in calls.items()}  # warm
     for what, m in got.items():
       assert (m.sum((1, 2)) == got["numpy"].sum((1, 2))).all(), (name, what)
@@ -179,7 +198,7 @@ def bench_size(size, b, ratio, rounds, types, baseline=None):
         times[what].append(_time(calls[what]))
     rate = {what: b / statistics.median(t) for what, t in times.items()}
     rows.append((name, size, b, rate["numpy"], rate["jax"],
-                 rate.get("baseline")))
+                 rate.get("baseline"), same))
     print(f"  {name} {size}x{size}: " + ", ".join(
         f"{what} {v:,.0f}/s" for what, v in rate.items()), flush=True)
   return rows
@@ -271,16 +290,18 @@ def main(_):
   head = "| mask | size | B | NumPy masks/s | JAX masks/s | JAX / NumPy |"
   rule = "|---|---|---:|---:|---:|---:|"
   if baseline is not None:
-    head += f" {_BASELINE.value} masks/s | {_BASELINE.value} / NumPy | now / then |"
-    rule += "---:|---:|---:|"
+    head += (f" {_BASELINE.value} masks/s | {_BASELINE.value} / NumPy | "
+             "now / then | same compiled program |")
+    rule += "---:|---:|---:|---|"
   print(head)
   print(rule)
-  for name, size, b, np_rate, jax_rate, old_rate in rows:
+  for name, size, b, np_rate, jax_rate, old_rate, same in rows:
     line = (f"| {name} | {size}x{size} | {b} | {np_rate:,.0f} | "
             f"{jax_rate:,.0f} | {jax_rate / np_rate:.2f} |")
     if baseline is not None:
       line += (f" {old_rate:,.0f} | {old_rate / np_rate:.2f} | "
-               f"{jax_rate / old_rate:.2f} |" if old_rate else " - | - | - |")
+               f"{jax_rate / old_rate:.2f} | {'yes' if same else 'no'} |"
+               if old_rate else " - | - | - | - |")
     print(line)
   if _STEP.value:
     if _STEP.value != "resnet50":
