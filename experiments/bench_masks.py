@@ -58,6 +58,10 @@ _TYPES = flags.DEFINE_list("types", list(masks.REGISTRY), "Mask types.")
 _BASELINE = flags.DEFINE_string(
     "baseline", "", "A git revision whose mdr/masks.py to time beside the "
     "current one (e.g. HEAD~1); empty to skip.")
+_PAIRED = flags.DEFINE_integer(
+    "paired", 0, "With --baseline: also time this many alternating pairs of "
+    "single calls (current, baseline) per mask and print the median of the "
+    "per-pair speed ratios, a finer before/after than the rounds.")
 _STEP = flags.DEFINE_string(
     "step", "resnet50", "Model of the jitted-step comparison at 224x224 "
     "('resnet50'); empty to skip.")
@@ -197,6 +201,20 @@ def bench_size(size, b, ratio, rounds, types, baseline=None):
       for what in order[i % len(order):] + order[:i % len(order)]:
         times[what].append(_time(calls[what]))
     rate = {what: b / statistics.median(t) for what, t in times.items()}
+    if _PAIRED.value and "baseline" in calls:
+      ratios = []
+      for i in range(_PAIRED.value):
+        pair = ("jax", "baseline") if i % 2 else ("baseline", "jax")
+        t = {}
+        for what in pair:
+          start = time.perf_counter()
+          jax.block_until_ready(calls[what]())
+          t[what] = time.perf_counter() - start
+        ratios.append(t["baseline"] / t["jax"])
+      print(f"  {name} {size}x{size}: now / then over {_PAIRED.value} "
+            f"alternating pairs of calls: median "
+            f"{statistics.median(ratios):.3f}, quartiles "
+            f"{np.percentile(ratios, 25):.3f}-{np.percentile(ratios, 75):.3f}")
     rows.append((name, size, b, rate["numpy"], rate["jax"],
                  rate.get("baseline"), same))
     print(f"  {name} {size}x{size}: " + ", ".join(
