@@ -34,9 +34,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from mdr.attacks.gradient import check_settings
 from mdr.attacks.gradient import fooled
 from mdr.attacks.gradient import NORMS
 from mdr.attacks.gradient import UNROLL
+from mdr.attacks.gradient import _norm2  # pylint: disable=protected-access
 
 LOSSES = ("ce", "dlr")
 MOMENTUM = 0.75          # α: weight of the new step against the last move
@@ -116,10 +118,6 @@ def _loss(logits, labels, loss, targets):
     return -optax.softmax_cross_entropy_with_integer_labels(
         _at_least_f32(logits), targets)
   return dlr_loss(logits, labels, targets)
-
-
-def _norm2(x):
-  return jnp.sqrt(jnp.sum(x * x, axis=tuple(range(1, x.ndim)), keepdims=True))
 
 
 def _project(x, images, eps, norm):
@@ -215,24 +213,13 @@ def _run(logits_fn, images, labels, key, eps, steps, norm, loss, targets):
 
   if steps <= UNROLL:   # unrolled: see mdr.attacks.gradient.pgd
     for i in range(steps):
-      s = body(i, s, bool(is_check[i]) or False, int(window_at[i]))
+      s = body(i, s, bool(is_check[i]), int(window_at[i]))
   else:
     checks, wins = jnp.asarray(is_check), jnp.asarray(window_at)
     s = jax.lax.fori_loop(0, steps, lambda i, s: body(i, s, checks[i], wins[i]),
                           s, unroll=UNROLL)
   out = jnp.where(_expand(s["fooled"]), s["x_adv"], s["x_best"])
   return out, Info(s["fooled"], s["loss_best"], s["step"], s["reductions"], 0)
-
-
-def _check(norm, loss, steps, restarts):
-  if norm not in NORMS:
-    raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-  if loss not in LOSSES:
-    raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-  if not isinstance(steps, int) or steps < 0:
-    raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
-  if not isinstance(restarts, int) or restarts < 1:
-    raise ValueError(f"restarts must be an integer >= 1, got {restarts!r}")
 
 
 def _keep_first(best, info, x, new):
@@ -280,7 +267,7 @@ def apgd(logits_fn: Callable[[jax.Array], jax.Array], images: jax.Array,
     per example the last misclassified iterate if one was, else the iterate
     of highest loss. With ``info``: ``(images, Info)``.
   """
-  _check(norm, loss, steps, restarts)
+  check_settings(norm, loss, steps, restarts, LOSSES)
   images = _at_least_f32(jnp.asarray(images))
   eps = jnp.asarray(eps, images.dtype)
   best, inf = None, None

@@ -30,11 +30,12 @@ _TINY = 1e-12
 UNROLL = 20   # PGD steps written out without a loop (see pgd)
 
 
-def _check(norm, loss, steps, restarts):
+def check_settings(norm, loss, steps, restarts, losses=LOSSES):
+  """One clear error for a bad static setting of an iterative attack."""
   if norm not in NORMS:
     raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-  if loss not in LOSSES:
-    raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+  if loss not in losses:
+    raise ValueError(f"loss must be one of {losses}, got {loss!r}")
   if not isinstance(steps, int) or steps < 0:
     raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
   if not isinstance(restarts, int) or restarts < 1:
@@ -128,7 +129,7 @@ def pgd(logits_fn: Callable[[jax.Array], jax.Array], images: jax.Array,
   Returns:
     Adversarial images, ``[B, H, W, C]`` in [0, 1], within ε of ``images``.
   """
-  _check(norm, loss, steps, restarts)
+  check_settings(norm, loss, steps, restarts)
   images = jnp.asarray(images, jnp.float32)
   eps = jnp.asarray(eps, jnp.float32)
   step_size = jnp.asarray(step_size, jnp.float32)
