@@ -10,14 +10,10 @@ resumed run sees exactly the batches an uninterrupted one would.
 
 from __future__ import annotations
 
-import functools
-import json
-import math
-import os
 import signal
 import threading
 import time
-from typing import Any, Optional
+from typing import Optional
 
 from absl import logging
 import jax
@@ -33,14 +29,27 @@ from mdr import config as config_lib
 from mdr import data as data_lib
 from mdr import evaluate
 from mdr import metrics as metrics_lib
-from mdr import models
 from mdr import objectives
+from mdr import transfer
 from mdr.objectives import mask_training_batch  # pylint: disable=unused-import  (public here too)
 from mdr.runtime import make_mesh  # pylint: disable=unused-import  (public here too)
 from mdr.runtime import rng_streams
 from mdr.runtime import to_global
-
-State = dict[str, Any]
+# Public here too: the state and the loading of trained runs.
+from mdr.runs import load_trained  # pylint: disable=unused-import
+from mdr.runs import load_trained_config  # pylint: disable=unused-import
+from mdr.runs import other_models
+from mdr.state import build_model  # pylint: disable=unused-import
+from mdr.state import init_state  # pylint: disable=unused-import
+from mdr.state import initial_params  # pylint: disable=unused-import
+from mdr.state import make_optimizer  # pylint: disable=unused-import
+from mdr.state import model_variables
+from mdr.state import param_labels  # pylint: disable=unused-import
+from mdr.state import random_mask_spec  # pylint: disable=unused-import
+from mdr.state import restored_state
+from mdr.state import schedule_and_steps
+from mdr.state import State
+from mdr.state import TRAIN_KEYS  # pylint: disable=unused-import
 
 
 class NonFiniteError(RuntimeError):
@@ -54,104 +63,12 @@ ResumeError = ckpt_lib.ResumeError
 # Small pieces (each pure; the step below composes them).
 # ---------------------------------------------------------------------------
 
-def schedule_and_steps(config, num_train: int):
-  """(total_steps, steps_per_epoch, learning-rate schedule)."""
-  batch = config.train.batch_size
-  steps_per_epoch = num_train // batch
-  if steps_per_epoch == 0:
-    raise config_lib.ConfigError(
-        f"config.train.batch_size = {batch} is larger than the train split "
-        f"({num_train} images): use a batch of at most {num_train}")
-  total = config.train.steps or max(
-      1, math.ceil(config.train.epochs * steps_per_epoch))
-  warmup = min(int(config.optim.warmup_epochs * steps_per_epoch), total - 1)
-  peak = config.optim.learning_rate
-  o = config.optim
-  if o.schedule == "linear":
-    # Linear from lr_start_factor * peak to the peak over the warmup, then
-    # linear to lr_end_factor * peak at the last step (airbench's schedule).
-    sched = optax.join_schedules(
-        [optax.linear_schedule(o.lr_start_factor * peak, peak, max(warmup, 1)),
-         optax.linear_schedule(peak, o.lr_end_factor * peak,
-                               max(total - warmup, 1))], [max(warmup, 1)])
-    return total, steps_per_epoch, sched
-  if o.lr_start_factor and warmup > 0:
-    raise config_lib.ConfigError(
-        f"config.optim.lr_start_factor = {o.lr_start_factor} is only used by "
-        f"the 'linear' schedule: set it to 0 or use schedule='linear'")
-  if config.optim.schedule == "cosine" and warmup > 0:
-    sched = optax.warmup_cosine_decay_schedule(0.0, peak, warmup, total,
-                                               end_value=0.0)
-  elif config.optim.schedule == "cosine":
-    sched = optax.cosine_decay_schedule(peak, total)
-  elif warmup > 0:
-    sched = optax.join_schedules(
-        [optax.linear_schedule(0.0, peak, warmup),
-         optax.constant_schedule(peak)], [warmup])
-  else:
-    sched = optax.constant_schedule(peak)
-  return total, steps_per_epoch, sched
 
 
-def param_labels(params) -> Any:
-  """The optimizer group of each parameter, from its path.
-
-  ``frozen`` (never updated: the whitening filters ``whiten/kernel``),
-  ``whiten_bias`` (trained for ``train.whiten_bias_epochs``), ``norm_bias``
-  (batch-norm biases: learning rate times ``optim.bias_lr_scale``) or
-  ``other``.
-  """
-  def label(path, _):
-    names = [str(getattr(k, "key", k)) for k in path]
-    if names[0] == "whiten":
-      return "frozen" if names[-1] == "kernel" else "whiten_bias"
-    if names[-1] == "bias" and any("norm" in n.lower() for n in names[:-1]):
-      return "norm_bias"
-    return "other"
-  return jax.tree_util.tree_map_with_path(label, params)
 
 
-def make_optimizer(config, sched, params,
-                   steps_per_epoch: int = 1) -> optax.GradientTransformation:
-  """SGD (Nesterov) or AdamW, with per-group learning rates and decay.
-
-  Weight decay is coupled (added to the gradient) on conv/dense kernels, or
-  on every trained parameter with ``optim.weight_decay_on = "all"``.
-  Batch-norm biases get ``bias_lr_scale`` times the learning rate and
-  ``1/bias_lr_scale`` times the weight decay (the decay per step is
-  unchanged). Frozen parameters get no update at all. ``params`` (or their
-  shapes) give the groups, so the optimizer state has the structure that
-  checkpoints of the same model hold.
-  """
-  o = config.optim
-  labels = param_labels(params)
-  decays = jax.tree.map(
-      lambda p: o.weight_decay_on == "all" or p.ndim > 1, params)
-  groups = jax.tree.map(lambda l, d: f"{l}:{int(d)}", labels, decays)
-  names = sorted(set(jax.tree.leaves(groups)))
-  return optax.partition(
-      {g: _group_optimizer(config, sched, g.split(":")[0],
-                           g.endswith(":1"), steps_per_epoch) for g in names},
-      groups)
 
 
-def _group_optimizer(config, sched, group, decay, steps_per_epoch):
-  o = config.optim
-  if group == "frozen":
-    return optax.set_to_zero()
-  scale = o.bias_lr_scale if group == "norm_bias" else 1.0
-  wd = o.weight_decay / scale if decay else 0.0
-  if o.name == "sgd":
-    lr = sched if scale == 1.0 else (lambda t: sched(t) * scale)
-    parts = [optax.add_decayed_weights(wd)] if wd else []
-    parts.append(optax.sgd(lr, momentum=o.momentum, nesterov=True))
-  else:
-    parts = [optax.adamw(sched, b1=o.momentum, weight_decay=wd)]
-  if group == "whiten_bias":
-    until = int(round(config.train.whiten_bias_epochs * steps_per_epoch))
-    parts.append(optax.scale_by_schedule(
-        lambda count: jnp.where(count < until, 1.0, 0.0)))
-  return optax.chain(*parts) if len(parts) > 1 else parts[0]
 
 
 FLIP_SALT = 0x464C4950  # "FLIP": the alternating-flip halves' stream
@@ -321,83 +238,25 @@ def make_train_step(config, model, tx, sched, streams, steps_per_epoch,
   return step_fn
 
 
-# Keys of the train state that are not model collections.
-TRAIN_KEYS = ("step", "params", "opt_state", "bad_step", "lookahead")
 
 
-def model_variables(state: State) -> dict:
-  """The model's variables in ``state``: ``params`` and every other
-  collection the model has (``batch_stats``, random masks, or none)."""
-  return {"params": state["params"],
-          **{k: v for k, v in state.items() if k not in TRAIN_KEYS}}
 
 
-def init_state(model, tx, key, image_shape, lookahead_on=False,
-               params=None) -> State:
-  """Step 0: the model's collections at top level beside the optimizer's.
-
-  Each non-``params`` collection the model creates (``batch_stats``,
-  ``random_masks``, ...) is a key of the state, so checkpoints save and
-  restore it with everything else; lookahead keeps a slow copy of all of
-  them.
-  """
-  variables = dict(model.init(key, jnp.zeros((1,) + tuple(image_shape)),
-                              train=False))
-  if params is not None:
-    variables["params"] = params
-  params = variables["params"]
-  clash = sorted(set(variables) & set(TRAIN_KEYS) - {"params"})
-  if clash:
-    raise ValueError(f"model collections {clash} clash with the train "
-                     f"state's own keys {TRAIN_KEYS}: rename them")
-  state = dict(step=jnp.int32(0), opt_state=tx.init(params),
-               bad_step=jnp.int32(-1), **variables)
-  if lookahead_on:
-    state["lookahead"] = variables
-  return state
 
 
-def random_mask_spec(config) -> models.RandomMaskSpec:
-  """``config.model.random_mask`` as the models' spec (seed = config.seed)."""
-  r = config.model.random_mask
-  return models.RandomMaskSpec(drop=float(r.drop), stages=str(r.stages),
-                               shared_channels=bool(r.shared_channels),
-                               seed=int(config.seed))
 
 
-def build_model(config, dataset):
-  return models.get(config.model.name, dataset.num_classes,
-                    dtype=config.model.dtype, width=config.model.width,
-                    random_mask=random_mask_spec(config),
-                    mean=tuple(dataset.mean), std=tuple(dataset.std))
 
 
-def initial_params(config, model, dataset):
-  """The model's fresh parameters, with data-dependent ones set (whitening)."""
-  key = rng_streams(config.seed)["init"]
-  params = jax.jit(lambda k: model.init(
-      k, jnp.zeros((1,) + tuple(dataset.image_shape)), train=False)["params"]
-                   )(key)
-  prepare = models.REGISTRY[config.model.name].prepare
-  if prepare is not None:
-    params = prepare(jax.device_get(params), dataset.train.images,
-                     dataset.mean, dataset.std)
-  return params
 
 
-def restored_state(config, workdir, dataset, sched, replicated,
-                   steps_per_epoch=1):
-  """(model, tx, state): a fresh state, or the newest good checkpoint's."""
-  model = build_model(config, dataset)
-  params = initial_params(config, model, dataset)
-  tx = make_optimizer(config, sched, params, steps_per_epoch)
-  state = jax.jit(functools.partial(
-      init_state, model, tx, image_shape=dataset.image_shape,
-      lookahead_on=config.optim.lookahead_every > 0),
-                  out_shardings=replicated)(rng_streams(config.seed)["init"],
-                                            params=params)
-  manager = ckpt_lib.manager(workdir, config)
-  return model, tx, manager, ckpt_lib.restore_latest(manager, state)
+
+
+def validate(config) -> None:
+  """All of a run's config checks: ``mdr.config.validate`` and those of the
+  components that know their own settings."""
+  config_lib.validate(config, jax.device_count())
+  transfer.check_config(config)
 
 
 # ---------------------------------------------------------------------------
@@ -447,7 +306,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   """
   # --- Config, workdir, mesh.
   mesh = make_mesh()
-  config_lib.validate(config, jax.device_count())
+  validate(config)
   ckpt_lib.check_config(workdir, config)
   replicated = NamedSharding(mesh, P())
   batch_sharding = NamedSharding(mesh, P("data"))
@@ -533,7 +392,7 @@ def evaluate_only(config: ml_collections.ConfigDict, workdir: str,
                   dataset: Optional[data_lib.Dataset] = None) -> dict:
   """Evaluates the latest checkpoint in ``workdir`` (``--mode=eval``)."""
   mesh = make_mesh()
-  config_lib.validate(config, jax.device_count())
+  validate(config)
   ckpt_lib.check_config(workdir, config)
   if not ckpt_lib.has_checkpoints(workdir):
     raise ResumeError(f"no checkpoint in {workdir}/checkpoints to evaluate: "
@@ -553,66 +412,11 @@ def evaluate_only(config: ml_collections.ConfigDict, workdir: str,
       others=other_models(config, dataset, mesh)))
 
 
-def load_trained(workdir: str, dataset, mesh):
-  """(config, model, variables) of the newest checkpoint of another run.
-
-  ``workdir`` must hold ``config.json`` and ``checkpoints/`` of an mdr run
-  on data like ``dataset`` (the same classes); fields its config lacks
-  (added to mdr later) take their defaults. ``ResumeError`` naming the
-  workdir otherwise.
-  """
-  config = load_trained_config(workdir)
-  mine = _source_name(config.data.path or config.data.name)
-  if mine != _source_name(dataset.name):
-    raise ResumeError(
-        f"{workdir!r} was trained on other data ({mine!r}; this evaluation "
-        f"uses {_source_name(dataset.name)!r}): the runs compared must share "
-        f"their data")
-  _, spe, sched = schedule_and_steps(config, len(dataset.train.labels))
-  model, _, _, state = restored_state(config, workdir, dataset, sched,
-                                      NamedSharding(mesh, P()), spe)
-  return config, model, model_variables(state)
 
 
-def _source_name(name_or_path: str) -> str:
-  return os.path.basename(os.path.normpath(name_or_path))
 
 
-def load_trained_config(workdir: str):
-  """The config of a trained run (``workdir/config.json``); fields its
-  config lacks (added to mdr later) take their defaults. ``ResumeError``
-  if ``workdir`` is not a trained mdr run."""
-  path = os.path.join(workdir, "config.json")
-  if not os.path.isfile(path) or not ckpt_lib.has_checkpoints(workdir):
-    raise ResumeError(f"{workdir!r} is not a trained mdr run: it needs "
-                      f"config.json and checkpoints/ (train it first)")
-  with open(path) as f:
-    saved = json.load(f)
-  config = config_lib.base_config()
-  _update_known(config, saved)
-  return config
 
 
-def _update_known(config, saved: dict) -> None:
-  """Sets the fields of ``config`` that ``saved`` (a config.json) holds,
-  recursively; fields mdr no longer has are ignored."""
-  for k, v in saved.items():
-    if k not in config:
-      continue
-    if isinstance(v, dict):
-      _update_known(config[k], v)
-    else:
-      config[k] = tuple(v) if isinstance(v, list) else v
 
 
-def other_models(config, dataset, mesh) -> dict:
-  """{workdir: (model, variables)} of ``eval.patch_transfer_workdirs`` and,
-  with the transfer suite, ``eval.transfer.sources``."""
-  out = {}
-  workdirs = tuple(config.eval.patch_transfer_workdirs)
-  if "transfer" in config.eval.suites:
-    workdirs += tuple(config.eval.transfer.sources)
-  for wd in dict.fromkeys(workdirs):
-    _, model, variables = load_trained(wd, dataset, mesh)
-    out[wd] = (model, variables)
-  return out

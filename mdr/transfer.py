@@ -226,6 +226,17 @@ def suite(config, workdir, model, variables, dataset, others: dict,
   return records
 
 
+def check_config(config) -> None:
+  """``config.eval.transfer.settings`` are known settings, else one
+  ``ConfigError`` naming the value and the settings there are."""
+  from mdr import config as config_lib  # pylint: disable=g-import-not-at-top
+  settings = config.eval.transfer.settings
+  if isinstance(settings, str) or any(s not in SETTINGS for s in settings):
+    raise config_lib.ConfigError(
+        f"config.eval.transfer.settings = {settings!r} is not allowed: a "
+        f"list of {list(SETTINGS)}")
+
+
 def _name(workdir: str) -> str:
   return os.path.basename(os.path.normpath(workdir))
 
@@ -234,7 +245,8 @@ def main(argv):
   """``python -m mdr.transfer``: the matrix over trained runs."""
   from absl import flags  # pylint: disable=g-import-not-at-top
   from mdr import data as data_lib  # pylint: disable=g-import-not-at-top
-  from mdr import train  # pylint: disable=g-import-not-at-top
+  from mdr import runs  # pylint: disable=g-import-not-at-top
+  from mdr.runtime import make_mesh  # pylint: disable=g-import-not-at-top
   f = flags.FLAGS
   if len(argv) > 1:
     raise SystemExit(f"unexpected arguments: {argv[1:]}")
@@ -248,18 +260,18 @@ def main(argv):
     raise SystemExit(f"error: --settings {bad} unknown; known: "
                      f"{list(SETTINGS)}")
   try:
-    config = train.load_trained_config(targets[0])
-  except train.ResumeError as e:
+    config = runs.load_trained_config(targets[0])
+  except runs.ResumeError as e:
     raise SystemExit(f"error: {e}") from None
   if f.data:
     config.data.path = f.data
   dataset = data_lib.load(config.data)
-  mesh = train.make_mesh()
+  mesh = make_mesh()
   loaded = {}
   for wd in dict.fromkeys(sources + targets):
     try:
-      _, model, variables = train.load_trained(wd, dataset, mesh)
-    except train.ResumeError as e:
+      _, model, variables = runs.load_trained(wd, dataset, mesh)
+    except runs.ResumeError as e:
       raise SystemExit(f"error: {e}") from None
     loaded[wd] = (model, variables)
   idx = data_lib.subsample(len(dataset.test.labels), f.images)

@@ -67,6 +67,18 @@ def test_batch_not_divisible_by_devices():
     config_lib.validate(tiny_config(**{"train.batch_size": 12}), 8)
 
 
+def test_unknown_transfer_setting_is_refused_before_training(tmp_path):
+  # mdr.transfer checks its own settings; training calls that check first.
+  from mdr import train  # pylint: disable=g-import-not-at-top
+  with pytest.raises(config_lib.ConfigError, match=r"config.eval.transfer."
+                     r"settings = \('pgd99',\) is not allowed: a list of "
+                     r"\['pgd16', 'fgsm16', 'fgsm8', 'pgd8'\]"):
+    train.train_and_evaluate(
+        tiny_config(**{"eval.transfer.settings": ("pgd99",)}),
+        str(tmp_path / "wd"))
+  assert not (tmp_path / "wd").exists()
+
+
 def test_batch_larger_than_dataset(tmp_path):
   from mdr import train  # pylint: disable=g-import-not-at-top
   with pytest.raises(config_lib.ConfigError, match="batch_size = 512 is "

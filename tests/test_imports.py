@@ -1,0 +1,79 @@
+"""The import graph of ``mdr/``: no module imports itself back, directly or
+through others, counting imports inside functions too."""
+
+import ast
+import os
+
+from conftest import REPO
+
+
+def _module_name(path):
+  rel = os.path.relpath(path, REPO)[:-3].replace(os.sep, ".")
+  return rel[:-len(".__init__")] if rel.endswith(".__init__") else rel
+
+
+def import_graph(root="mdr"):
+  """{module: set of mdr modules it imports}, read from the source (every
+  ``import`` and ``from ... import`` anywhere in the file)."""
+  files = {}
+  for d, _, names in os.walk(os.path.join(REPO, root)):
+    for n in names:
+      if n.endswith(".py"):
+        path = os.path.join(d, n)
+        files[_module_name(path)] = path
+  graph = {}
+  for mod, path in files.items():
+    deps = set()
+    for node in ast.walk(ast.parse(open(path).read(), path)):
+      if isinstance(node, ast.Import):
+        targets = [a.name for a in node.names]
+      elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+        # "from mdr import x": x may be a module or a name of mdr's package.
+        targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+      else:
+        continue
+      for t in targets:
+        while t and t not in files:
+          t = t.rpartition(".")[0]
+        if t and t != mod:
+          deps.add(t)
+    graph[mod] = deps
+  return graph
+
+
+def cycles(graph):
+  """Every elementary cycle reachable by depth-first search (one per back edge)."""
+  found, state, stack = [], {}, []
+
+  def visit(m):
+    state[m] = 1
+    stack.append(m)
+    for d in sorted(graph.get(m, ())):
+      if state.get(d) == 1:
+        found.append(stack[stack.index(d):] + [d])
+      elif d not in state:
+        visit(d)
+    stack.pop()
+    state[m] = 2
+
+  for m in sorted(graph):
+    if m not in state:
+      visit(m)
+  return found
+
+
+def test_cycle_finder_finds_a_planted_cycle():
+  assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
+  assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_circle_in_mdr():
+  graph = import_graph()
+  assert "mdr.train" in graph and "mdr.evaluate" in graph["mdr.train"]
+  # A package's __init__ importing its own submodules is how packages are
+  # built, not a circle: edges from a submodule to its parent package that
+  # only name a sibling were resolved to the sibling above.
+  found = [c for c in cycles(graph)
+           if not all(b.startswith(a + ".") or a.startswith(b + ".")
+                      for a, b in zip(c, c[1:]))]
+  assert not found, "\n".join(" -> ".join(c) for c in found)
