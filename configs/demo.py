@@ -26,13 +26,16 @@ def get_config(arg=None):
   c.model.name = "resnet_small"
   c.train.mode = "mixed"
   c.train.mask_types = ("alpha", "beta", "gamma")
-  c.train.batch_size = 128
+  # 600 steps of 64 (the same 6.4 epochs as 300 of 128): at 300 steps the
+  # network left its first plateau late or not at all, and seeds 0-2 ended
+  # at 86.4, 72.5 and 53.9 % clean; at 600 they end within half a point.
+  c.train.batch_size = 64
   c.train.epochs = 0.0
-  c.train.steps = 300
+  c.train.steps = 600
   c.optim.learning_rate = 0.2
   c.optim.warmup_epochs = 1.0
-  c.log_every_steps = 50
-  c.checkpoint_every_steps = 100
+  c.log_every_steps = 100
+  c.checkpoint_every_steps = 200
   c.eval.draws = 2
   c.eval.sparse_draws = 1
   # Gradient attacks and patches on small subsets; the full attacks run on
