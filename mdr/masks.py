@@ -218,7 +218,17 @@ def _count_le(keys: jax.Array, t: jax.Array) -> jax.Array:
   return jnp.sum(keys <= t, dtype=jnp.int32)
 
 
-def _search(keys, k, lo_guess, hi_guess, interpolate=True):
+def _blocked(keys):
+  """Small images (usually many under vmap) count faster by blocks of 32:
+  ``[n / 32, 32]``, padded with the largest key (which changes no count:
+  thresholds stay below it). Large images stay flat."""
+  n = keys.shape[0]
+  if n >= _LOOP_PIXELS:
+    return keys
+  return jnp.pad(keys, (0, -n % 32), constant_values=_I32_MAX).reshape(-1, 32)
+
+
+def _search(keys, k, lo_guess, hi_guess):
   """The k-th smallest of int32 ``keys``, or a threshold splitting off k.
 
   Each step counts the keys ``<= t`` for one threshold ``t`` and keeps the
@@ -230,19 +240,14 @@ def _search(keys, k, lo_guess, hi_guess, interpolate=True):
   exactness). Later thresholds are interpolated between the bracket's counts
   (the keys' distribution is locally smooth, so a few steps land within one
   key of the k-th), or the bracket's midpoint after an interpolated step
-  that did not halve it (at most twice a bisection's steps); with
-  ``interpolate=False``, always the midpoint (a bisection: better for keys
-  far from uniform over a wide bracket, such as float bits). Stops as soon
+  that did not halve it (at most twice a bisection's steps). Stops as soon
   as a threshold splits off exactly k keys.
 
   Returns ``(t, found)``: ``found`` means ``keys <= t`` are exactly the k
   smallest; otherwise ``t`` is the k-th smallest key, shared by ties.
   """
   n = keys.shape[0]
-  if n < _LOOP_PIXELS:  # small images, under vmap: counts by blocks of 32
-    # Padding with the largest key changes no count: thresholds stay below it.
-    keys = jnp.pad(keys, (0, -n % 32), constant_values=_I32_MAX)
-    keys = keys.reshape(-1, 32)
+  keys = _blocked(keys)
   lo_guess = jnp.asarray(lo_guess, jnp.int32)
   hi_guess = jnp.asarray(hi_guess, jnp.int32)
 
@@ -253,8 +258,7 @@ def _search(keys, k, lo_guess, hi_guess, interpolate=True):
              / (upto_hi - below_lo).astype(jnp.float32))
     guess = jnp.clip(jnp.floor(span.astype(jnp.float32) * share), 0,
                      _U32_FLOAT_MAX).astype(jnp.uint32)
-    offset = jnp.where(bisect | (not interpolate), span >> 1,
-                       jnp.minimum(guess, span - 1))
+    offset = jnp.where(bisect, span >> 1, jnp.minimum(guess, span - 1))
     scheduled = (((i == 0) & (hi_guess != _I32_MAX))
                  | ((i == 1) & (lo_guess != _I32_MIN)))
     t = jnp.where(scheduled, jnp.where(i == 0, hi_guess, lo_guess - 1),
@@ -284,9 +288,7 @@ def _search(keys, k, lo_guess, hi_guess, interpolate=True):
 def _bisect(keys, k):
   """``_search`` without a guess: a bisection over every int32, with only the
   state it needs (the fastest for many small images under vmap)."""
-  if keys.shape[0] < _LOOP_PIXELS:
-    keys = jnp.pad(keys, (0, -keys.shape[0] % 32), constant_values=_I32_MAX)
-    keys = keys.reshape(-1, 32)
+  keys = _blocked(keys)
 
   def searching(state):
     lo, hi, found = state
@@ -336,7 +338,8 @@ def _sampled_window(keys: jax.Array, k: jax.Array):
   sd = jnp.sqrt(m * p * (1 - p)) + 2
   rank = lambda r: jnp.clip(r, 1, m).astype(jnp.int32)
   r_lo, r_hi = rank(jnp.floor(m * p - 6 * sd)), rank(jnp.ceil(m * p + 6 * sd))
-  full = lambda r: _search(sample, r, _I32_MIN, _I32_MAX, False)[0]
+  # A bisection: the sample's keys may be far from uniform (float bits).
+  full = lambda r: _bisect(sample, r)[0]
   lo = jnp.where(m * p - 6 * sd < 1, _I32_MIN, full(r_lo))
   hi = jnp.where(m * p + 6 * sd > m, _I32_MAX, full(r_hi))
   return lo, hi
@@ -528,7 +531,8 @@ def _summed_area_table(saliency: jax.Array) -> jax.Array:
 
 
 def _sums_from_table(table: jax.Array, s) -> jax.Array:
-  """``window_sums`` from the summed-area table (``[H + 1, W + 1]``)."""
+  """``window_sums`` (``[H + 1, W + 1]``) from the summed-area table
+  ``[H, W]`` of :func:`_summed_area_table`."""
   height, width = table.shape
   s = jnp.asarray(s, jnp.int32)
   if height * width < _LOOP_PIXELS:  # small: slices of a zero-padded copy
@@ -597,10 +601,14 @@ def salient_square(saliency: jax.Array, ratio) -> jax.Array:
   Returns:
     bool ``[H, W]`` mask, ``True`` = hidden.
   """
+  return _salient_square(saliency, ratio)
+
+
+def _salient_square(saliency, ratio, argmax=jnp.argmax):
   saliency = _check_saliency(saliency)
   height, width = saliency.shape
   return _square_from_table(_summed_area_table(saliency),
-                            side(ratio, height, width))
+                            side(ratio, height, width), argmax)
 
 
 def salient_pixels(saliency: jax.Array, ratio) -> jax.Array:
@@ -732,13 +740,8 @@ def _alpha_batch(keys, ratio, saliency, shape):
   if not _large_on_cpu(*shape):
     return _each_example(lambda k, r, s: salient_square(s, r), keys, ratio,
                          saliency, False)
-
-  def one(key, r, s):
-    del key
-    s = _check_saliency(s)
-    return _square_from_table(_summed_area_table(s), side(r, *shape),
-                              _first_argmax)
-  return _each_example(one, keys, ratio, saliency, True, _ALPHA_GROUP)
+  return _each_example(lambda k, r, s: _salient_square(s, r, _first_argmax),
+                       keys, ratio, saliency, True, _ALPHA_GROUP)
 
 
 @dataclasses.dataclass(frozen=True)
