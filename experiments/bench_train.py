@@ -8,8 +8,9 @@
   python experiments/bench_train.py --models=resnet_small \
       --variants="clean,fgsm_rs,pgd_at k=10,m2at PGD-10 square mixup"
 
-``--models`` lists networks as ``name`` or ``name@width`` (airbench's width
-multiplier); each network trains with its own recipe (ResNets: the
+``--models`` lists networks as ``name``, ``name@width`` (airbench's width
+multiplier) or either with ``/bfloat16`` (that network's compute dtype;
+default ``--dtype``); each network trains with its own recipe (ResNets: the
 ``:cpu_resnet8`` settings; airbench: ``mdr.config.airbench_recipe``, with
 lookahead and alternating flip) at the batch ``--batch`` (default: 128 for
 ResNets, 1024 for airbench).
@@ -17,7 +18,10 @@ ResNets, 1024 for airbench).
 Builds the real compiled train step of mdr.train for each variant on random
 32x32 data held on the device, then times the variants in interleaved rounds
 (each round: ``--steps`` steps of every variant) and prints the median
-steps/s side by side with the overhead relative to clean training. The mask
+steps/s side by side with the overhead relative to clean training, and
+each step's GFLOP/s and share of this CPU's float32 peak (``--peak_gflops``).
+FLOPs per step are XLA's cost analysis of the compiled step (the whole step:
+augmentation, forward, backward, optimizer). The mask
 cost of mixed beta/gamma should be small; alpha adds a saliency pass (a
 forward and a backward pass in inference mode), so it costs more.
 """
@@ -44,10 +48,17 @@ _BATCH = flags.DEFINE_integer("batch", 0, "Global batch size (0: 128 for "
                               "ResNets, 1024 for airbench).")
 _DTYPE = flags.DEFINE_string("dtype", "float32", "Model compute dtype.")
 _STEPS = flags.DEFINE_integer("steps", 10, "Steps per timing round.")
+# 2 cores x 2.6 GHz x 2 FMA units x 8 float32 lanes (256-bit) x 2 FLOPs.
+_PEAK = flags.DEFINE_float("peak_gflops", 166.4, "This CPU's float32 peak "
+                           "(GFLOP/s), for the share of peak column.")
 _ROUNDS = flags.DEFINE_integer("rounds", 5, "Interleaved timing rounds.")
 
 VARIANTS = {
     "clean": dict(mode="clean"),
+    # airbench after train.whiten_bias_epochs: the step without the
+    # whitening bias's gradient (mdr.train uses it from then on).
+    "clean frozen-bias": dict(mode="clean",
+                               whiten_bias_frozen=True),
     "mixed beta+gamma": dict(mode="mixed", mask_types=["beta", "gamma"]),
     "mixed gamma": dict(mode="mixed", mask_types=["gamma"]),
     "mixed alpha+beta+gamma": dict(mode="mixed",
@@ -72,21 +83,26 @@ class _Data:
 
 
 def batch_of(model):
+  model = model.partition("/")[0]
   return _BATCH.value or (1024 if model.startswith("airbench") else 128)
 
 
 def build(model, variant, n_train=4096):
+  model, _, dtype = model.partition("/")
   name, _, width = model.partition("@")
   config = config_lib.get_config("cpu_resnet8")
   if name == "airbench":
     config_lib.airbench_recipe(config, float(width or 1.0), epochs=10.0)
   config.model.name = name
-  config.model.dtype = _DTYPE.value
+  config.model.dtype = dtype or _DTYPE.value
   config.train.batch_size = batch_of(model)
   config.train.steps = 1000
   n_train = max(n_train, 2 * config.train.batch_size)
+  frozen = False
   for k, v in VARIANTS[variant].items():
-    if k == "random_mask":
+    if k == "whiten_bias_frozen":
+      frozen = v
+    elif k == "random_mask":
       config.model.random_mask.drop = v
     elif k == "adv_steps":
       config.train.adv.steps = v
@@ -111,16 +127,20 @@ def build(model, variant, n_train=4096):
                   out_shardings=replicated)(streams["init"], params=params)
   step = jax.jit(train.make_train_step(
       config, model, tx, sched, streams, spe, n_train,
-      jnp.asarray(_Data.mean), NamedSharding(mesh, P("data")), total),
-                 donate_argnums=(0,))
+      jnp.asarray(_Data.mean), NamedSharding(mesh, P("data")), total,
+      whiten_bias_frozen=frozen), donate_argnums=(0,))
   t = time.perf_counter()
-  state, _ = step(state, images, labels)  # compile
+  compiled = step.lower(state, images, labels).compile()
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  state, _ = compiled(state, images, labels)
   jax.block_until_ready(state)
-  return [state, step, images, labels, time.perf_counter() - t]
+  return [state, compiled, images, labels, time.perf_counter() - t,
+          float(cost.get("flops", float("nan")))]
 
 
 def time_steps(entry, n):
-  state, step, images, labels, _ = entry
+  state, step, images, labels = entry[:4]
   t = time.perf_counter()
   for _ in range(n):
     state, metrics = step(state, images, labels)
@@ -147,15 +167,19 @@ def main(_):
       rates[k].append(time_steps(built[k], _STEPS.value))
   print()
   print(f"| network | batch | mode | steps/s (median) | images/s | step time "
-        f"vs the network's {variants[0]} | first call (compile) s |")
-  print("|---|---:|---|---:|---:|---:|---:|")
+        f"vs the network's {variants[0]} | GFLOP/step | GFLOP/s | % of "
+        f"{_PEAK.value:g} GFLOP/s peak | first call (compile) s |")
+  print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
   for m in _MODELS.value:
     clean = statistics.median(rates[(m, variants[0])])
     for v in variants:
       r = statistics.median(rates[(m, v)])
-      print(f"| {m} | {batch_of(m)} | {v} | {r:.2f} | {r * batch_of(m):,.0f} "
-            f"| {clean / r:.3f} (+{(clean / r - 1) * 100:.1f} %) "
-            f"| {built[(m, v)][4]:.1f} |")
+      gflop = built[(m, v)][5] / 1e9
+      print(f"| {m} | {batch_of(m)} | {v} | {r:.3f} | {r * batch_of(m):,.0f} "
+            f"| {clean / r:.3f} ({(clean / r - 1) * 100:+.1f} %) "
+            f"| {gflop:.1f} | {gflop * r:.1f} | "
+            f"{gflop * r / _PEAK.value * 100:.1f} | "
+            f"{built[(m, v)][4]:.1f} |")
   print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
 
 

@@ -19,8 +19,6 @@ FLIPS = ("random", "alternating", "none")
 PADS = ("zero", "reflect")
 DECAY_ON = ("kernels", "all")
 TTA_LEVELS = (0, 1, 2)
-EVAL_SUITES = ("clean", "mask_sweep", "sparse_pixels", "robustness", "patch",
-               "transfer", "pgd_strong")
 
 
 class ConfigError(ValueError):
@@ -133,9 +131,16 @@ def base_config() -> ml_collections.ConfigDict:
   # patch suite (patch attacks in eval.attacks: lavan)
   c.eval.patch_ratio = 0.02       # patch area as a share of the image (0.02 -> 5x5 of 32x32)
   c.eval.patch_images = 200       # test images attacked per image (0 = all); correctly classified ones count
-  c.eval.patch_steps = 300        # per-image patch: at most this many steps (stops at p(target) >= 0.9)
+  c.eval.patch_steps = 1000       # per-image patch: at most this many steps (stops at argmax = target by patch_kappa)
   c.eval.patch_step_size = 0.05   # signed-gradient step of the patch values
-  c.eval.patch_location = "bottom_right"  # per-image patch: a corner or "random"
+  c.eval.patch_location = "search"  # per-image patch: "search" (best per image over corners, the most
+                                  #   salient window, random positions), "random", or a corner
+  c.eval.patch_loss = "logit_diff"  # per-image objective: logit_diff (LaVAN: target - source) | margin (target - max other)
+  c.eval.patch_kappa = 0.0        # per-image stop: target logit above every other by more than this
+  c.eval.patch_screen_steps = 100  # search: steps of the screen at every candidate location
+  c.eval.patch_keep = 2           # search: candidates (best by the screen) given the full patch_steps
+  c.eval.patch_restarts = 2       # search: random initialisations of the patch at each kept candidate
+  c.eval.patch_random_candidates = 4  # search: random positions among the candidates (with 4 corners + salient)
   c.eval.patch_domains = ("image", "network")  # image: patch in [0, 1]; network: unconstrained
   c.eval.patch_universal_targets = (0,)  # target classes of universal patches (empty: none)
   c.eval.patch_universal_steps = 500     # universal patch: step limit (stops after 30 confident steps)
@@ -361,15 +366,6 @@ def validate(c: ml_collections.ConfigDict, num_devices: int = 1) -> None:
       random_mask.resolve_stages(rmask.stages, spec.num_stages)
     except ValueError as e:
       raise ConfigError(f"config.model.{e}") from None
-  tr = c.eval.transfer
-  if "transfer" in c.eval.suites and (isinstance(tr.sources, str) or
-                                      not tr.sources):
-    _fail("eval.transfer.sources", tr.sources, "a non-empty list of trained "
-          "run workdirs when eval.suites has 'transfer'")
-  # eval.transfer.settings: checked by mdr.transfer.check_config, which
-  # knows the settings (the training and evaluation entry points call it).
-  if not isinstance(tr.images, int) or tr.images < 0:
-    _fail("eval.transfer.images", tr.images, "an integer >= 0 (0 = all)")
   names = c.train.mask_types
   if isinstance(names, str) or not names or any(
       n not in masks.REGISTRY for n in names):
@@ -384,71 +380,13 @@ def validate(c: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     if n not in attacks.REGISTRY:
       _fail("eval.attacks", names, f"{n!r} is not a registered attack; "
             f"registered: {attacks.names()}")
-  if c.eval.sparse_attack not in attacks.names("occlusion"):
-    _fail("eval.sparse_attack", c.eval.sparse_attack,
-          f"one of the occlusion attacks {attacks.names('occlusion')}")
-  eps = c.eval.pgd_eps
-  if isinstance(eps, (str, int, float)) or not eps or any(
-      isinstance(e, bool) or not isinstance(e, (int, float)) or
-      not 0 <= e <= 255 for e in eps):
-    _fail("eval.pgd_eps", eps, "a non-empty list of numbers in [0, 255] "
-          "(ε in /255 units)")
-  if not 0 < c.eval.patch_ratio <= 1:
-    _fail("eval.patch_ratio", c.eval.patch_ratio, "a share of the image in "
-          "(0, 1]")
-  from mdr.attacks import patch as patch_lib  # pylint: disable=g-import-not-at-top
-  if c.eval.patch_location not in patch_lib.CORNERS:
-    _fail("eval.patch_location", c.eval.patch_location,
-          f"one of {patch_lib.CORNERS}")
-  doms = c.eval.patch_domains
-  if isinstance(doms, str) or not doms or any(d not in patch_lib.DOMAINS
-                                              for d in doms):
-    _fail("eval.patch_domains", doms,
-          f"a non-empty list of {patch_lib.DOMAINS}")
-  for field in ("pgd_steps", "patch_steps", "patch_universal_steps",
-                "strong_steps", "strong_restarts"):
-    if (isinstance(c.eval[field], bool) or not isinstance(c.eval[field], int)
-        or c.eval[field] < 1):
-      _fail(f"eval.{field}", c.eval[field], "a positive integer")
-  for field in ("costly_images", "robust_images", "patch_images",
-                "strong_images"):
-    if (isinstance(c.eval[field], bool) or not isinstance(c.eval[field], int)
-        or c.eval[field] < 0):
-      _fail(f"eval.{field}", c.eval[field], "an integer >= 0 (0 = all)")
-  eps = c.eval.strong_eps
-  if isinstance(eps, bool) or not isinstance(eps, (int, float)) or \
-      not 0 < eps <= 255:
-    _fail("eval.strong_eps", eps, "a number in (0, 255] (ε in /255 units)")
-  wds = c.eval.patch_transfer_workdirs
-  if isinstance(wds, str) or any(not isinstance(w, str) or not w for w in wds):
-    _fail("eval.patch_transfer_workdirs", wds, "a list of workdirs of "
-          "trained runs, e.g. '(\"runs/clean\",)'")
-  if not c.eval.patch_step_size > 0:
-    _fail("eval.patch_step_size", c.eval.patch_step_size, "a number > 0")
   for field in ("train.mixed_share", "train.ratio_min", "train.ratio_max"):
     _ratio(field, c.train[field.split(".")[1]])
   if c.train.ratio_min > c.train.ratio_max:
     _fail("train.ratio_min", c.train.ratio_min,
           f"at most train.ratio_max = {c.train.ratio_max}")
-  for field in ("eval.ratios", "eval.sparse_ratios"):
-    values = c.eval[field.split(".")[1]]
-    if isinstance(values, (str, int, float)) or not values:
-      _fail(field, values, "a non-empty list of numbers in [0, 1]")
-    for v in values:
-      _ratio(field, v)
-  if isinstance(c.eval.costly_ratios, (str, int, float)):
-    _fail("eval.costly_ratios", c.eval.costly_ratios,
-          "a list of numbers in [0, 1] (empty: eval.ratios)")
-  for v in c.eval.costly_ratios:
-    _ratio("eval.costly_ratios", v)
-  for field in ("train.fill", "eval.fill"):
-    if c[field.split(".")[0]].fill not in masks.FILLS:
-      _fail(field, c[field.split(".")[0]].fill, f"one of {masks.FILLS}")
-  extra = tuple(c.eval.extra_fills)
-  if (any(f not in masks.FILLS for f in extra) or c.eval.fill in extra
-      or len(set(extra)) < len(extra)):
-    _fail("eval.extra_fills", extra, f"distinct fills from {masks.FILLS} "
-          f"other than eval.fill ({c.eval.fill!r})")
+  if c.train.fill not in masks.FILLS:
+    _fail("train.fill", c.train.fill, f"one of {masks.FILLS}")
   for field, value in (("train.batch_size", c.train.batch_size),
                        ("eval.batch_size", c.eval.batch_size)):
     if not isinstance(value, int) or value <= 0:
@@ -474,9 +412,6 @@ def validate(c: ml_collections.ConfigDict, num_devices: int = 1) -> None:
                                 ("eval.tta", c.eval.tta, TTA_LEVELS)):
     if isinstance(value, bool) or value not in allowed:
       _fail(field, value, f"one of {allowed}")
-  suites = c.eval.suites
-  if isinstance(suites, str) or any(x not in EVAL_SUITES for x in suites):
-    _fail("eval.suites", suites, f"a list of {EVAL_SUITES} (may be empty)")
   if not isinstance(c.train.translate, int) or not 0 <= c.train.translate <= 16:
     _fail("train.translate", c.train.translate, "an integer in [0, 16]")
   if not isinstance(c.optim.lookahead_every, int) or c.optim.lookahead_every < 0:
@@ -503,9 +438,5 @@ def validate(c: ml_collections.ConfigDict, num_devices: int = 1) -> None:
                 "keep_checkpoints"):
     if not isinstance(c[field], int) or c[field] <= 0:
       _fail(field, c[field], "a positive integer")
-  for field in ("eval.draws", "eval.sparse_draws"):
-    value = c.eval[field.split(".")[1]]
-    if not isinstance(value, int) or value <= 0:
-      _fail(field, value, "a positive integer")
   if not 0 <= c.train.label_smoothing < 1:
     _fail("train.label_smoothing", c.train.label_smoothing, "in [0, 1)")

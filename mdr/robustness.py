@@ -40,18 +40,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from mdr import attacks
+from mdr import batches
 
 CHECK_EPS = 8 / 255
 LARGE_EPS = 0.5
-
-
-def _padded_batch(images, labels, start, size, n):
-  """Images (floats in [0, 1]), labels, indices and validity of the batch at
-  ``start``: the last batch is padded with the last image, then masked."""
-  idx = start + jnp.arange(size)
-  valid = idx < n
-  idx = jnp.minimum(idx, n - 1)
-  return images[idx].astype(jnp.float32) / 255.0, labels[idx], idx, valid
 
 
 def accuracy_under(model, variables, images, labels, spec, eps_list, steps,
@@ -60,8 +52,8 @@ def accuracy_under(model, variables, images, labels, spec, eps_list, steps,
   n = int(labels.shape[0])
 
   @functools.partial(jax.jit, static_argnames=("size",))
-  def correct(variables, images, labels, start, eps, draw, size):
-    x, y, _, valid = _padded_batch(images, labels, start, size, n)
+  def correct(variables, images, labels, eps, draw, start, size):
+    x, y, _, valid = batches.padded_batch(images, labels, start, size, n)
     logits_fn = tta_wrap(lambda z: model.apply(variables, z, train=False))
     k = jax.random.fold_in(jax.random.fold_in(key, draw), start)
     adv = spec.perturb(logits_fn, x, y, k, eps, steps, loss)
@@ -70,10 +62,8 @@ def accuracy_under(model, variables, images, labels, spec, eps_list, steps,
   out = np.zeros((draws, len(eps_list)))
   for d in range(draws):
     for j, eps in enumerate(eps_list):
-      total = jnp.int32(0)   # on the device: no host sync per batch
-      for start in range(0, n, batch):
-        total = total + correct(variables, images, labels, jnp.int32(start),
-                                jnp.float32(eps), d, size=batch)
+      total = batches.count_over_batches(
+          correct, n, batch, variables, images, labels, jnp.float32(eps), d)
       out[d, j] = int(total) / n * 100
   return out
 
@@ -251,8 +241,8 @@ def strong(config, model, variables, images, labels, key, batch, tta_wrap):
   t = time.perf_counter()
 
   @functools.partial(jax.jit, static_argnames=("size",))
-  def correct(variables, images, labels, start, eps, size):
-    x, y, idx, valid = _padded_batch(images, labels, start, size, n)
+  def correct(variables, images, labels, eps, start, size):
+    x, y, idx, valid = batches.padded_batch(images, labels, start, size, n)
     logits_fn = tta_wrap(lambda z: model.apply(variables, z, train=False))
 
     def one(xi, yi, i):   # one image (a batch of 1) with its own key
@@ -266,12 +256,8 @@ def strong(config, model, variables, images, labels, key, batch, tta_wrap):
     robust = (jnp.argmax(logits_fn(adv), -1) == y) & valid
     return jnp.sum(clean), jnp.sum(robust)
 
-  clean_total = robust_total = jnp.int32(0)   # on the device, as above
-  for start in range(0, n, batch):
-    c, r = correct(variables, images, labels, jnp.int32(start),
-                   jnp.float32(eps), size=batch)
-    clean_total, robust_total = clean_total + c, robust_total + r
-  clean_total, robust_total = int(clean_total), int(robust_total)
+  clean_total, robust_total = (int(c) for c in batches.count_over_batches(
+      correct, n, batch, variables, images, labels, jnp.float32(eps)))
   result = dict(attack="pgd", norm="linf", eps=eps,
                 step_size=2.5 * eps / steps, steps=steps, restarts=restarts,
                 loss="ce", n=n, accuracy=robust_total / n * 100,

@@ -58,7 +58,13 @@ def load_trained_config(workdir: str):
     raise ResumeError(f"{workdir!r} is not a trained mdr run: it needs "
                       f"config.json and checkpoints/ (train it first)")
   with open(path) as f:
-    saved = json.load(f)
+    return config_from_dict(json.load(f))
+
+
+def config_from_dict(saved: dict):
+  """``mdr.config.base_config()`` updated with a saved config (a run's
+  ``config.json``); fields it lacks take their defaults, fields mdr no
+  longer has are ignored."""
   config = config_lib.base_config()
   _update_known(config, saved)
   return config

@@ -30,7 +30,7 @@ from mdr import data as data_lib
 from mdr import evaluate
 from mdr import metrics as metrics_lib
 from mdr import objectives
-from mdr import transfer
+from mdr import evaluators
 from mdr.objectives import mask_training_batch  # pylint: disable=unused-import  (public here too)
 from mdr.runtime import make_mesh  # pylint: disable=unused-import  (public here too)
 from mdr.runtime import rng_streams
@@ -139,11 +139,17 @@ def batch_indices(key, step, steps_per_epoch, num_train, batch):
 
 def make_train_step(config, model, tx, sched, streams, steps_per_epoch,
                     num_train, mean, batch_sharding, total_steps=None,
-                    num_classes=None):
+                    num_classes=None, whiten_bias_frozen=False):
   """The step function ``(state, images_u8, labels) -> (state, metrics)``.
 
   ``num_classes`` (default: the model's ``num_classes``) is needed by
-  objectives that mix labels (``m2at``).
+  objectives that mix labels (``m2at``). Parameters the optimizer never
+  updates (the ``frozen`` group: airbench's whitening filters) get no
+  gradient at all, nor, with ``whiten_bias_frozen`` (the step used once
+  ``train.whiten_bias_epochs`` are over), the whitening bias: the backward
+  pass then stops before the first layer. Their updates were zero either
+  way, so the parameters are the same; ``l2_grads`` counts only gradients
+  that are computed.
   """
   tc = config.train
   num_classes = num_classes or getattr(model, "num_classes", None)
@@ -179,6 +185,7 @@ def make_train_step(config, model, tx, sched, streams, steps_per_epoch,
         train_logits_fn=train_logits, mean=mean))
 
     def loss_fn(params):
+      params = no_gradient(params, whiten_bias_frozen)
       # Every non-params collection is passed and may be updated (batch
       # statistics); fixed ones (random masks) come back unchanged.
       logits, new_vars = model.apply({"params": params, **others}, images,
@@ -253,10 +260,10 @@ def make_train_step(config, model, tx, sched, streams, steps_per_epoch,
 
 
 def validate(config) -> None:
-  """All of a run's config checks: ``mdr.config.validate`` and those of the
-  components that know their own settings."""
+  """All of a run's config checks: ``mdr.config.validate`` (the cross-cutting
+  fields) and those of the evaluators, each of which checks its own."""
   config_lib.validate(config, jax.device_count())
-  transfer.check_config(config)
+  evaluators.check_config(config)
 
 
 # ---------------------------------------------------------------------------
@@ -298,6 +305,22 @@ class _Preempted:
       signal.signal(signal.SIGTERM, self._old)
 
 
+def no_gradient(params, whiten_bias_frozen: bool):
+  """``params`` with ``stop_gradient`` on those that get no update: the
+  ``frozen`` group always, the ``whiten_bias`` group once frozen."""
+  groups = param_labels(params)
+  stopped = {"frozen", "whiten_bias"} if whiten_bias_frozen else {"frozen"}
+  return jax.tree.map(
+      lambda g, p: jax.lax.stop_gradient(p) if g in stopped else p,
+      groups, params)
+
+
+def whiten_bias_until(config, steps_per_epoch: int) -> int:
+  """The first step at which the whitening bias is no longer trained (the
+  ``whiten_bias`` group's schedule in ``mdr.state``)."""
+  return int(round(config.train.whiten_bias_epochs * steps_per_epoch))
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        dataset: Optional[data_lib.Dataset] = None) -> dict:
   """Trains (resuming from ``workdir`` if it holds a run), then evaluates.
@@ -330,13 +353,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                "resuming" if start else "starting", start, jax.device_count())
 
   # --- The compiled step.
-  step_fn = make_train_step(config, model, tx, sched, streams, steps_per_epoch,
-                            num_train, jnp.asarray(dataset.mean), batch_sharding,
-                            total_steps, dataset.num_classes)
-  train_step = jax.jit(step_fn, in_shardings=(replicated, replicated,
-                                              replicated),
-                       out_shardings=(replicated, replicated),
-                       donate_argnums=(0,))
+  # A second compiled step, without the whitening bias's gradient, takes over
+  # once that bias is frozen (compiled when first needed).
+  def compile_step(whiten_bias_frozen):
+    step_fn = make_train_step(config, model, tx, sched, streams,
+                              steps_per_epoch, num_train,
+                              jnp.asarray(dataset.mean), batch_sharding,
+                              total_steps, dataset.num_classes,
+                              whiten_bias_frozen)
+    return jax.jit(step_fn, in_shardings=(replicated, replicated,
+                                          replicated),
+                   out_shardings=(replicated, replicated),
+                   donate_argnums=(0,))
+  has_bias = "whiten_bias" in jax.tree.leaves(param_labels(state["params"]))
+  freeze_at = (whiten_bias_until(config, steps_per_epoch) if has_bias
+               else total_steps)
+  steps = {False: compile_step(False)}
 
   # --- Loop.
   writer = metrics_lib.MetricWriter(workdir, resume_step=start)
@@ -346,7 +378,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   t0 = time.perf_counter()
   with _Preempted() as preempted:
     for step in range(start, total_steps):
-      state, metrics = train_step(state, images_u8, labels_all)
+      frozen = step >= freeze_at
+      if frozen not in steps:
+        steps[frozen] = compile_step(frozen)
+      state, metrics = steps[frozen](state, images_u8, labels_all)
       pending.append(metrics)
       done = step + 1
       at_log = done % config.log_every_steps == 0 or done == total_steps

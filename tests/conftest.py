@@ -72,3 +72,12 @@ def linear_probe_class():
 
   return LinearProbe
 
+
+
+def validate(c, num_devices=1):
+  """Every config check of a run: the cross-cutting ones
+  (``mdr.config.validate``) and each evaluator's own."""
+  from mdr import config as config_lib  # pylint: disable=g-import-not-at-top
+  from mdr import evaluators  # pylint: disable=g-import-not-at-top
+  config_lib.validate(c, num_devices)
+  evaluators.check_config(c)

@@ -15,8 +15,11 @@ import time
 
 import pytest
 
-from conftest import REPO, tiny_config
+from conftest import REPO, tiny_config, validate
 from mdr import config as config_lib
+from mdr import masks
+from mdr import models
+from mdr import objectives
 
 CONFIG_CASES = [
     ({"train.ratio_max": -0.1}, "config.train.ratio_max = -0.1 is not allowed: "
@@ -28,17 +31,16 @@ CONFIG_CASES = [
      "config.train.ratio_min = 0.3 is not allowed: at most train.ratio_max"),
     ({"train.mask_types": ("gamma", "delta")},
      "config.train.mask_types = ('gamma', 'delta') is not allowed: a non-empty "
-     "list of ['alpha', 'alpha_pixels', 'beta', 'gamma']"),
+     f"list of {sorted(masks.REGISTRY)}"),
     ({"train.mask_types": ()}, "config.train.mask_types = ()"),
     ({"eval.attacks": ("blur",)}, "config.eval.attacks = ('blur',)"),
     ({"eval.ratios": (0.0, 1.2)}, "config.eval.ratios = 1.2"),
     ({"eval.sparse_ratios": (-0.5,)}, "config.eval.sparse_ratios = -0.5"),
     ({"model.name": "resnet50"}, "config.model.name = 'resnet50' is not "
-     "allowed: one of ['airbench', 'resnet18', 'resnet_small', 'resnet_tiny']"),
+     f"allowed: one of {sorted(models.REGISTRY)}"),
     ({"model.dtype": "float16"}, "config.model.dtype = 'float16'"),
     ({"train.mode": "adversarial"}, "config.train.mode = 'adversarial' is not "
-     "allowed: a registered training objective: ('clean', 'masked', 'mixed', "
-     "'pgd_at', 'fgsm_rs', 'm2at')"),
+     f"allowed: a registered training objective: {objectives.names()}"),
     ({"train.fill": "blur"}, "config.train.fill = 'blur'"),
     ({"train.batch_size": 0}, "config.train.batch_size = 0 is not allowed: a "
      "positive integer"),
@@ -56,7 +58,7 @@ CONFIG_CASES = [
                          ids=[",".join(o) for o, _ in CONFIG_CASES])
 def test_bad_config_value(overrides, message):
   with pytest.raises(config_lib.ConfigError) as e:
-    config_lib.validate(tiny_config(**overrides))
+    validate(tiny_config(**overrides))
   assert message in str(e.value)
 
 
@@ -64,7 +66,7 @@ def test_batch_not_divisible_by_devices():
   with pytest.raises(config_lib.ConfigError, match=r"config.train.batch_size "
                      r"= 12 is not allowed: a multiple of the device count "
                      r"\(8\); e.g. 8"):
-    config_lib.validate(tiny_config(**{"train.batch_size": 12}), 8)
+    validate(tiny_config(**{"train.batch_size": 12}), 8)
 
 
 def test_unknown_transfer_setting_is_refused_before_training(tmp_path):
@@ -104,7 +106,7 @@ def test_scales_of_the_mask_configs():
           gpu.model.dtype) == ("airbench", 1.0, 9.9, "bfloat16")
   assert r8.model.name == "resnet_small" and r8.optim.lookahead_every == 0
   for c in (cpu, gpu):
-    config_lib.validate(c)
+    validate(c)
     assert c.eval.extra_fills == ("mean",) and c.eval.tta == 0
     assert "alpha_exhaustive" in c.eval.attacks
 

@@ -11,11 +11,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import REPO, apply_overrides, tiny_config
+from conftest import REPO, apply_overrides, tiny_config, validate
 from mdr import attacks
 from mdr import config as config_lib
 from mdr import data as data_lib
 from mdr import evaluate
+from mdr import evaluators
 from mdr import masks
 from mdr import report
 from mdr import train
@@ -66,10 +67,10 @@ def _cfg(**kw):
 def test_every_suite_runs_the_model_in_inference_mode_only(shapes, tmp_path):
   c = _cfg(**{"eval.attacks": ("alpha", "beta", "gamma", "alpha_pixels",
                                "alpha_exhaustive", "fgsm", "pgd", "lavan"),
-              "eval.suites": config_lib.EVAL_SUITES,
+              "eval.suites": evaluators.names(),
               "eval.transfer.sources": ("src",),
               "eval.transfer.settings": ("fgsm8", "pgd8")})
-  config_lib.validate(c)
+  validate(c)
   out = evaluate.evaluate(c, str(tmp_path), StubModel(), {}, shapes,
                           train.make_mesh(), others={"src": (StubModel(), {})})
   for name in ("clean.json", "mask_sweep.json", "sparse_pixels.json",
@@ -119,7 +120,7 @@ def test_a_throwaway_attack_runs_through_evaluation_and_the_report(
   try:
     c = _cfg(**{"eval.attacks": ("corner_test", "beta"),
                 "eval.suites": ("mask_sweep",)})
-    config_lib.validate(c)
+    validate(c)
     out = evaluate.evaluate(c, str(tmp_path), StubModel(), {}, shapes,
                             train.make_mesh())
     sweep = _read(os.path.join(out, "mask_sweep.json"))
@@ -190,14 +191,14 @@ def test_costly_attacks_run_at_eval_costly_ratios_on_the_subset(shapes,
   assert got == {("alpha", 0.0, 64), ("alpha", 0.1, 64), ("alpha", 0.2, 64),
                  ("alpha_exhaustive", 0.2, 16)}
   with pytest.raises(config_lib.ConfigError, match="eval.costly_ratios"):
-    config_lib.validate(_cfg(**{"eval.costly_ratios": (1.5,)}))
+    validate(_cfg(**{"eval.costly_ratios": (1.5,)}))
 
 
 @pytest.mark.parametrize("extra", [("zero",), ("mean", "mean"), ("grey",)])
 def test_extra_fills_must_be_distinct_known_fills_other_than_eval_fill(extra):
   c = _cfg(**{"eval.extra_fills": extra})
   with pytest.raises(config_lib.ConfigError, match="eval.extra_fills"):
-    config_lib.validate(c)
+    validate(c)
 
 
 def test_importing_evaluation_keeps_the_backend_and_needs_no_train():
@@ -221,7 +222,7 @@ def test_eval_batch_fits_any_device_count(monkeypatch):
     assert evaluate.eval_batch(512, 20) % d == 0
   c = tiny_config()
   c.eval.batch_size = 500
-  config_lib.validate(c, num_devices=8)   # no longer rejected
+  validate(c, num_devices=8)   # no longer rejected
 
 
 def test_config_names_the_unknown_attack_and_lists_registered():
@@ -229,7 +230,7 @@ def test_config_names_the_unknown_attack_and_lists_registered():
   with pytest.raises(config_lib.ConfigError,
                      match=r"'delta' is not a registered attack; registered: "
                      r"\['fgsm', 'pgd', 'alpha'"):
-    config_lib.validate(c)
+    validate(c)
   for field, value, match in (("eval.pgd_eps", (0, 300), "eval.pgd_eps"),
                               ("eval.patch_ratio", 0.0, "eval.patch_ratio"),
                               ("eval.patch_domains", ("pixels",),
@@ -240,7 +241,7 @@ def test_config_names_the_unknown_attack_and_lists_registered():
                               ("eval.sparse_attack", "pgd",
                                "eval.sparse_attack")):
     with pytest.raises(config_lib.ConfigError, match=match):
-      config_lib.validate(_cfg(**{field: value}))
+      validate(_cfg(**{field: value}))
 
 
 def test_workdir_from_before_new_fields_still_evaluates(tmp_path):

@@ -110,10 +110,12 @@ def test_matrix_preset_parses_and_validates_on_the_cpu_configs(tmp_path):
       from absl import flags
       from ml_collections import config_flags
       from mdr import config as config_lib
+      from mdr import evaluators
       config_flags.DEFINE_config_file("config")
       flags.FLAGS(["x", *sys.argv[1:]])
       c = flags.FLAGS.config
       config_lib.validate(c)
+      evaluators.check_config(c)
       print(c.eval.patch_domains, c.eval.pgd_eps, c.eval.robust_images,
             c.eval.patch_images, c.eval.suites)
   """)

@@ -12,7 +12,7 @@ import numpy as np
 import optax
 import pytest
 
-from conftest import apply_overrides, REPO, tiny_config
+from conftest import apply_overrides, REPO, tiny_config, validate
 from mdr import config as config_lib
 from mdr import data as data_lib
 from mdr import models
@@ -255,6 +255,48 @@ def test_lookahead_in_the_step(shapes, tmp_path):
   assert eq(states[6]["batch_stats"], states[4]["lookahead"]["batch_stats"])
 
 
+
+def test_the_frozen_bias_step_takes_no_gradient_of_the_whitening_layer(
+    shapes, tmp_path):
+  """After whiten_bias_epochs the loop switches to a step whose backward pass
+  stops before the whitening layer: the gradient reaching it is zero, and
+  the parameters it trains come out as the full step's (up to float
+  rounding: the two compile differently)."""
+  c = _tiny_airbench()
+  c.train.steps = 3
+  mesh = train.make_mesh()
+  from jax.sharding import NamedSharding, PartitionSpec as P
+  rep = NamedSharding(mesh, P())
+  total, spe, sched = train.schedule_and_steps(c, len(shapes.train.labels))
+  model, tx, _, state = train.restored_state(c, str(tmp_path), shapes, sched,
+                                             rep, spe)
+  params = jax.device_get(state["params"])
+  x = jnp.asarray(shapes.train.images[:8], jnp.float32) / 255
+  others = {k: v for k, v in train.model_variables(state).items()
+            if k != "params"}
+  grad = lambda frozen: jax.grad(lambda p: model.apply(
+      {"params": train.no_gradient(p, frozen), **others}, x, train=True,
+      mutable=list(others))[0].sum())(params)
+  full, frozen = grad(False), grad(True)
+  assert not np.any(full["whiten"]["kernel"])          # never trained
+  assert np.any(full["whiten"]["bias"]) and not np.any(frozen["whiten"]["bias"])
+  np.testing.assert_allclose(frozen["head"]["kernel"], full["head"]["kernel"],
+                             rtol=1e-5, atol=1e-7)
+  steps = {f: jax.jit(train.make_train_step(
+      c, model, tx, sched, train.rng_streams(0), spe,
+      len(shapes.train.labels), jnp.asarray(shapes.mean),
+      NamedSharding(mesh, P("data")), total, whiten_bias_frozen=f))
+           for f in (False, True)}
+  images = jnp.asarray(shapes.train.images)
+  labels = jnp.asarray(shapes.train.labels.astype(np.int32))
+  outs = {f: steps[f](jax.device_get(state), images, labels)[0]
+          for f in (False, True)}
+  # (Here the whitening bias is still being trained, so only the full step
+  # moves it; the loop uses the frozen step only once its schedule is 0.)
+  for a, b in zip(*(jax.tree.leaves({k: v for k, v in outs[f]["params"].items()
+                                     if k != "whiten"}) for f in (False, True))):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
 # --- Augmentation and TTA -------------------------------------------------------
 
 def test_alternating_flip_flips_exactly_the_scheduled_half():
@@ -355,7 +397,7 @@ def test_fast_configs_validate():
   import fast  # pylint: disable=g-import-not-at-top
   for arg in (None, "cpu"):
     c = fast.get_config(arg)
-    config_lib.validate(c)
+    validate(c)
     assert c.model.name == "airbench" and c.eval.tta == 2
   assert fast.get_config().model.width == 1.0
   assert fast.get_config().train.epochs == 9.9
@@ -375,7 +417,7 @@ def test_fast_configs_validate():
 def test_new_config_fields_are_validated(field, value, match):
   c = _tiny_airbench(**{field: value})
   with pytest.raises(config_lib.ConfigError, match=match):
-    config_lib.validate(c)
+    validate(c)
 
 
 def test_install_extras_list_what_tfds_needs():

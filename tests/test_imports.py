@@ -28,8 +28,12 @@ def import_graph(root="mdr"):
       if isinstance(node, ast.Import):
         targets = [a.name for a in node.names]
       elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-        # "from mdr import x": x may be a module or a name of mdr's package.
-        targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        # "from mdr import x": x may be a module (the edge goes to it: a
+        # package's __init__ running first is how packages load, not a
+        # circle) or a name of mdr's package (the edge goes to the package).
+        targets = [f"{node.module}.{a.name}"
+                   if f"{node.module}.{a.name}" in files else node.module
+                   for a in node.names]
       else:
         continue
       for t in targets:

@@ -22,6 +22,7 @@ from mdr import robustness
 from tests.conftest import apply_overrides
 from tests.conftest import linear_probe_class
 from tests.conftest import tiny_config
+from tests.conftest import validate
 
 K = 10
 NO_TTA = lambda f: f
@@ -95,7 +96,8 @@ def test_defaults_are_pgd50_5_restarts_at_8_on_1000_images():
   ec = config_lib.base_config().eval
   assert (ec.strong_steps, ec.strong_restarts, ec.strong_images,
           ec.strong_eps) == (50, 5, 1000, 8)
-  assert "pgd_strong" in config_lib.EVAL_SUITES
+  from mdr import evaluators  # pylint: disable=g-import-not-at-top
+  assert "pgd_strong" in evaluators.names()
 
 
 def test_linear_probe_meets_its_certificate_and_is_below_pgd20(linear):
@@ -185,11 +187,11 @@ def test_padded_copies_of_a_robust_last_image_are_not_counted(linear):
     ("strong_eps", 256.0), ("strong_eps", -8.0)])
 def test_config_errors_name_the_field(field, value):
   with pytest.raises(config_lib.ConfigError, match=f"eval.{field} = "):
-    config_lib.validate(_cfg(**{f"eval.{field}": value}))
+    validate(_cfg(**{f"eval.{field}": value}))
 
 
 def test_fractional_eps_and_all_images_are_valid():
-  config_lib.validate(_cfg(**{"eval.strong_eps": 0.5,
+  validate(_cfg(**{"eval.strong_eps": 0.5,
                               "eval.strong_images": 0,
                               "eval.suites": ("pgd_strong",)}))
 
@@ -201,7 +203,7 @@ def test_suite_writes_json_and_markdown_on_the_fixed_subset(tmp_path):
   c = _cfg(**{"eval.suites": ("pgd_strong",), "eval.strong_images": 16,
               "eval.strong_steps": 3, "eval.strong_restarts": 2,
               "eval.batch_size": 12})
-  config_lib.validate(c)
+  validate(c)
   out = evaluate.evaluate(c, str(tmp_path), model, variables, dataset,
                           Mesh(np.array(jax.devices()), ("data",)))
   assert sorted(os.listdir(out)) == ["pgd_strong.json", "pgd_strong.md"]

@@ -13,6 +13,7 @@ from mdr import models
 from mdr.models import random_mask as rm
 from tests.conftest import linear_probe_class
 from tests.conftest import tiny_config
+from tests.conftest import validate
 
 SHAPE = (1, 32, 32, 3)
 
@@ -285,7 +286,7 @@ def test_transfer_suite_writes_a_matrix_and_checks_its_sources(tmp_path):
   dataset = data_lib.load(c.data)
   train.train_and_evaluate(c, src, dataset)
   with pytest.raises(config_lib.ConfigError, match="transfer.sources"):
-    config_lib.validate(tiny_config(**{"eval.suites": ("transfer",)}))
+    validate(tiny_config(**{"eval.suites": ("transfer",)}))
   c = tiny_config(**{"model.random_mask.drop": 0.5, "seed": 1,
                      "eval.suites": ("transfer",),
                      "eval.transfer.sources": (src,),

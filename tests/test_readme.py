@@ -28,3 +28,24 @@ def test_masks_in_a_jitted_step_at_224_snippet_runs_as_printed():
     assert got == [int(masks.num_pixels(ratio, 224, 224)),
                    int(masks.side(ratio, 224, 224)) ** 2], line
     assert float(line.split()[0]) == ratio
+
+
+def test_stored_model_snippet_runs_as_printed(monkeypatch):
+  """The snippet's clean accuracy is the stored demo model's on those 500
+  test images, and PGD lowers it."""
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from mdr import data, weights  # pylint: disable=g-import-not-at-top
+  monkeypatch.chdir(REPO)
+  out = io.StringIO()
+  with contextlib.redirect_stdout(out):
+    exec(_snippet("## Stored models: evaluate without retraining"), {})  # pylint: disable=exec-used
+  clean, pgd = (float(v) for v in re.fullmatch(
+      r"clean (\d\.\d{3}), PGD-10 at 8/255 (\d\.\d{3})",
+      out.getvalue().strip()).groups())
+  stored = weights.load(os.path.join(REPO, "experiments", "weights", "demo",
+                                     "resnet_small", "seed0.msgpack"))
+  test = data.load(stored.config.data).test
+  x = jnp.asarray(test.images[:500]) / 255
+  want = np.mean(np.argmax(stored.logits_fn(x), -1) == test.labels[:500])
+  assert clean == round(float(want), 3) and 0 <= pgd < clean - 0.5

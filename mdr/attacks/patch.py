@@ -13,6 +13,13 @@ class: it ascends ``logit_target − logit_source``. Two domains: ``image``
   training images at random locations; it stops after ``patience``
   consecutive steps whose images reach ``p(target) >= confidence`` on
   average, or after ``steps``.
+- :func:`train_patches` — per-image patches with best-iterate tracking, a
+  stop at argmax = target with a logit margin ``kappa``, and a choice of
+  loss (LaVAN's logit difference or the target margin).
+- :func:`search` — the location as a searched dimension: the best per image
+  over the four corners, the most salient window and random positions
+  (a short screen at each, the full budget with restarts at the best few),
+  never weaker than one random location.
 - :func:`rates` — the seed's three rates; :func:`shift_test` — move the
   patch by one pixel and see whether the prediction returns to the source.
 
@@ -142,6 +149,200 @@ def per_image(logits_fn: Callable[[jax.Array], jax.Array], images: jax.Array,
   _, patches, used, _ = jax.lax.while_loop(
       lambda s: (s[0] < steps) & ~jnp.all(s[3]), body, state)
   return patches, used
+
+
+LOSSES = ("logit_diff", "margin")
+
+
+def target_margin(logits: jax.Array, target: jax.Array) -> jax.Array:
+  """``logit_target − max_{j≠target} logit_j`` per example: > 0 exactly
+  when the argmax is the target (ties aside)."""
+  logits = logits.astype(jnp.float32)
+  t = jnp.take_along_axis(logits, target[:, None], -1)[:, 0]
+  others = jnp.where(jax.nn.one_hot(target, logits.shape[-1], dtype=bool),
+                     -jnp.inf, logits)
+  return t - jnp.max(others, -1)
+
+
+def _init_patches(keys, side, channels):
+  """One uniform [0, 1] patch per example from its own key, so an example's
+  start does not depend on the batch it is in."""
+  return jax.vmap(lambda k: jax.random.uniform(k, (side, side, channels)))(
+      keys)
+
+
+@functools.partial(jax.jit, static_argnames=("logits_fn", "side", "steps",
+                                             "domain", "loss"))
+def train_patches(logits_fn: Callable[[jax.Array], jax.Array],
+                  images: jax.Array, source: jax.Array, target: jax.Array,
+                  locs: jax.Array, keys: jax.Array, *, side: int, steps: int,
+                  step_size=0.05, kappa=0.0, domain: str = "image",
+                  loss: str = "logit_diff"):
+  """Per-image targeted patches with best-iterate tracking.
+
+  Each example's patch starts uniform in [0, 1] (from its own key of
+  ``keys [B]``) and takes signed-gradient steps of ``step_size`` on
+  ``loss``: ``logit_diff`` (LaVAN's ``logit_target − logit_source``) or
+  ``margin`` (``logit_target − max other logit``). An example stops once its
+  target margin exceeds ``kappa`` (argmax = target with that logit margin);
+  the patch returned is the best iterate by target margin, not the last.
+
+  Returns ``(patches [B,s,s,C], best margin [B], steps used [B])``; success
+  is ``margin > 0`` (``> kappa`` where the rule stopped it).
+  """
+  b, h, w, c = images.shape
+  _check(domain, side, h, w)
+  if loss not in LOSSES:
+    raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+  patches = _init_patches(keys, side, c)
+
+  def margins(p):
+    return target_margin(logits_fn(paste_batch(images, p, locs)), target)
+
+  def loss_fn(p):
+    logits = logits_fn(paste_batch(images, p, locs))
+    if loss == "margin":
+      return jnp.sum(target_margin(logits, target))
+    return jnp.sum(objective(logits, source, target))
+
+  def one_step(state):
+    i, p, best_p, best_m, used, done = state
+    done = done | (i >= steps)
+    g = jax.grad(loss_fn)(p)
+    new = p + step_size * jnp.sign(g)
+    if domain == "image":
+      new = jnp.clip(new, 0.0, 1.0)
+    p = jnp.where(done[:, None, None, None], p, new)
+    used = used + (~done).astype(jnp.int32)
+    m = margins(p)
+    better = (m > best_m) & ~done
+    best_p = jnp.where(better[:, None, None, None], p, best_p)
+    best_m = jnp.where(better, m, best_m)
+    return i + 1, p, best_p, best_m, used, done | (m > kappa)
+
+  def body(state):  # CHUNK steps unrolled (see CHUNK); exact per-step stops
+    for _ in range(CHUNK):
+      state = one_step(state)
+    return state
+
+  m0 = margins(patches)
+  state = (0, patches, patches, m0, jnp.zeros(b, jnp.int32), m0 > kappa)
+  _, _, best_p, best_m, used, _ = jax.lax.while_loop(
+      lambda s: (s[0] < steps) & ~jnp.all(s[5]), body, state)
+  return best_p, best_m, used
+
+
+def salient_locations(logits_fn, images, source, target, side: int):
+  """``[B, 2]``: the top-left of the ``side``-square with the largest summed
+  input-gradient magnitude of ``logit_target − logit_source`` (α's
+  criterion on the attack's own objective)."""
+  b, h, w, _ = images.shape
+  g = jax.grad(lambda x: jnp.sum(objective(logits_fn(x), source, target)))(
+      images)
+  sal = jnp.sum(jnp.abs(g.astype(jnp.float32)), -1)
+  sums = jax.lax.reduce_window(sal, 0.0, jax.lax.add, (1, side, side),
+                               (1, 1, 1), "VALID")
+  flat = jnp.argmax(sums.reshape(b, -1), -1)
+  span = w - side + 1
+  return jnp.stack([flat // span, flat % span], -1).astype(jnp.int32)
+
+
+def search_candidates(logits_fn, images, source, target, key, *, side: int,
+                      n_random: int = 4):
+  """``[B, 4 + 1 + n_random, 2]`` candidate locations per image: the four
+  corners, the most salient window, and ``n_random`` uniform positions."""
+  b, h, w, _ = images.shape
+  fixed = jnp.asarray([corner(n, side, h, w) for n in CORNERS[:-1]],
+                      jnp.int32)
+  parts = [jnp.broadcast_to(fixed, (b, 4, 2)),
+           salient_locations(logits_fn, images, source, target, side)[:, None]]
+  if n_random:
+    rand = random_locations(key, b * n_random, side, h, w)
+    parts.append(rand.reshape(b, n_random, 2).astype(jnp.int32))
+  return jnp.concatenate(parts, 1)
+
+
+def search(logits_fn, images, source, target, key, *, side: int, steps: int,
+           screen_steps: int = 100, keep: int = 2, restarts: int = 2,
+           n_random: int = 4, step_size=0.05, kappa=0.0,
+           domain: str = "image", loss: str = "logit_diff"):
+  """Per-image patches with the location searched: the best per image.
+
+  1. ``random``: the full budget at one uniform random location per image
+     with keys ``fold_in(key, 0)`` — exactly ``location="random"``'s run, so
+     the search is never weaker than it.
+  2. Screen: ``screen_steps`` at every candidate of ``search_candidates``
+     (corners, the most salient window, ``n_random`` random positions).
+  3. Full budget (``steps``) with ``restarts`` random initialisations at the
+     ``keep`` candidates the screen ranked best (by best margin).
+  Per image, the best patch over every run above (best iterate, by target
+  margin). Examples whose random run already succeeded skip nothing (the
+  work is batched), but their result cannot get worse.
+
+  Returns ``(patches, locs [B,2], margins [B], info)``: ``info`` holds the
+  per-candidate screen margins ``[B, L]``, the candidates ``[B, L, 2]``,
+  which stage found the best patch (0 random, 1 screen, 2 full), the steps
+  spent per image (all stages), and the random stage's own margins and
+  locations (``location="random"``'s result, for comparison).
+  """
+  b = images.shape[0]
+  idx = jnp.arange(b)
+  per_example = lambda k: jax.vmap(lambda i: jax.random.fold_in(k, i))(idx)
+  h, w = images.shape[1:3]
+  k_rand, k_cand, k_screen, k_full = (jax.random.fold_in(key, i)
+                                      for i in range(4))
+  kw = dict(side=side, step_size=step_size, kappa=kappa, domain=domain,
+            loss=loss)
+  # 1. The random location, as location="random" runs it.
+  r_locs = random_locations(jax.random.fold_in(k_rand, 1), b, side, h, w)
+  best_p, best_m, spent = train_patches(
+      logits_fn, images, source, target, r_locs,
+      per_example(jax.random.fold_in(k_rand, 2)), steps=steps, **kw)
+  best_l = r_locs.astype(jnp.int32)
+  stage = jnp.zeros(b, jnp.int32)
+  random_margins = best_m
+
+  def take(p, m, l, used, new_stage):
+    nonlocal best_p, best_m, best_l, stage, spent
+    better = m > best_m
+    best_p = jnp.where(better[:, None, None, None], p, best_p)
+    best_m = jnp.where(better, m, best_m)
+    best_l = jnp.where(better[:, None], l, best_l)
+    stage = jnp.where(better, new_stage, stage)
+    spent = spent + used
+
+  # 2. Screen every candidate.
+  cands = search_candidates(logits_fn, images, source, target, k_cand,
+                            side=side, n_random=n_random)
+  n_c = cands.shape[1]
+  rep = lambda a: jnp.repeat(a, n_c, 0)
+  keys = jax.vmap(lambda i: jax.random.fold_in(k_screen, i))(
+      jnp.arange(b * n_c))
+  p, m, used = train_patches(logits_fn, rep(images), rep(source), rep(target),
+                             cands.reshape(-1, 2), keys, steps=screen_steps,
+                             **kw)
+  screen_m = m.reshape(b, n_c)
+  pick = jnp.argmax(screen_m, 1)
+  take(p.reshape((b, n_c) + p.shape[1:])[idx, pick], screen_m[idx, pick],
+       cands[idx, pick], used.reshape(b, n_c).sum(1), 1)
+  # 3. The full budget at the best few, with restarts.
+  keep = min(keep, n_c)
+  top = jnp.argsort(-screen_m, 1)[:, :keep]              # [B, keep]
+  locs = jnp.take_along_axis(cands, top[..., None], 1)   # [B, keep, 2]
+  rk = lambda a: jnp.repeat(a, keep, 0)
+  for r in range(restarts):
+    keys = jax.vmap(lambda i: jax.random.fold_in(
+        jax.random.fold_in(k_full, r), i))(jnp.arange(b * keep))
+    p, m, used = train_patches(logits_fn, rk(images), rk(source), rk(target),
+                               locs.reshape(-1, 2), keys, steps=steps, **kw)
+    m = m.reshape(b, keep)
+    j = jnp.argmax(m, 1)
+    take(p.reshape((b, keep) + p.shape[1:])[idx, j], m[idx, j], locs[idx, j],
+         used.reshape(b, keep).sum(1), 2)
+  info = dict(screen_margins=screen_m, candidates=cands, stage=stage,
+              steps_spent=spent, random_margins=random_margins,
+              random_locs=r_locs)
+  return best_p, best_l, best_m, info
 
 
 def rates(logits: jax.Array, source: jax.Array, target: jax.Array,

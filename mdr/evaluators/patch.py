@@ -1,0 +1,85 @@
+"""``patch``: LaVAN patches of ``eval.attacks`` (per image and universal, in
+the image and network domains) and the seed's rates; the computation and
+its files are ``mdr.patch_eval`` (``patch.{json,md,png}``,
+``patch_examples.png``)."""
+
+from __future__ import annotations
+
+import time
+
+from absl import logging
+
+from mdr import attacks
+from mdr import data as data_lib
+from mdr import patch_eval
+from mdr.attacks import patch as patch_lib
+from mdr.evaluators import registry
+
+
+def run(ctx: registry.Context):
+  ec = ctx.config.eval
+  if not any(attacks.get(a).family == "patch" for a in ec.attacks):
+    return None
+  t = time.perf_counter()
+  idx = data_lib.subsample(ctx.n, ec.patch_images)
+  transfer = {name: ctx.logits_fn(model=m, variables=v)
+              for name, (m, v) in ctx.others.items()
+              if name in ec.patch_transfer_workdirs}
+  ds = ctx.dataset
+  result, examples = patch_eval.evaluate(
+      ctx.config, ctx.logits_fn(), ds.test.images[idx], ds.test.labels[idx],
+      ds.train.images, ds.num_classes, ctx.key(EVALUATOR), transfer)
+  result["tta"] = ec.tta
+  logging.info("patch suite: %.1f s", time.perf_counter() - t)
+  if ctx.write:
+    patch_eval.write(ctx.out, result, examples, ctx.title, ds.class_names)
+  return result
+
+
+def check(config) -> None:
+  ec = config.eval
+  if not 0 < ec.patch_ratio <= 1:
+    registry.fail("eval.patch_ratio", ec.patch_ratio,
+                  "a share of the image in (0, 1]")
+  if ec.patch_location not in (*patch_lib.CORNERS, "search"):
+    registry.fail("eval.patch_location", ec.patch_location,
+                  f"one of {(*patch_lib.CORNERS, 'search')}")
+  if ec.patch_loss not in patch_lib.LOSSES:
+    registry.fail("eval.patch_loss", ec.patch_loss,
+                  f"one of {patch_lib.LOSSES}")
+  kappa = ec.patch_kappa
+  if isinstance(kappa, bool) or not isinstance(kappa, (int, float)) or \
+      not 0 <= kappa < float("inf"):
+    registry.fail("eval.patch_kappa", kappa, "a finite number >= 0 (a "
+                  "logit margin)")
+  for field in ("patch_screen_steps", "patch_keep", "patch_restarts"):
+    registry.check_int(f"eval.{field}", ec[field], 1, "a positive integer")
+  registry.check_int("eval.patch_random_candidates",
+                     ec.patch_random_candidates, 0, "an integer >= 0")
+  doms = ec.patch_domains
+  if isinstance(doms, str) or not doms or any(d not in patch_lib.DOMAINS
+                                              for d in doms):
+    registry.fail("eval.patch_domains", doms,
+                  f"a non-empty list of {patch_lib.DOMAINS}")
+  for field in ("patch_steps", "patch_universal_steps"):
+    registry.check_int(f"eval.{field}", ec[field], 1, "a positive integer")
+  registry.check_int("eval.patch_images", ec.patch_images, 0,
+                     "an integer >= 0 (0 = all)")
+  wds = ec.patch_transfer_workdirs
+  if isinstance(wds, str) or any(not isinstance(w, str) or not w for w in wds):
+    registry.fail("eval.patch_transfer_workdirs", wds, "a list of workdirs "
+                  "of trained runs, e.g. '(\"runs/clean\",)'")
+  if not ec.patch_step_size > 0:
+    registry.fail("eval.patch_step_size", ec.patch_step_size, "a number > 0")
+
+
+EVALUATOR = registry.register(registry.Evaluator(
+    name="patch", run=run, check=check, stream=3,
+    doc="LaVAN patches per image and universal, the seed's rates",
+    fields=("attacks", "patch_ratio", "patch_images", "patch_steps",
+            "patch_step_size", "patch_location", "patch_domains",
+            "patch_loss", "patch_kappa", "patch_screen_steps", "patch_keep",
+            "patch_restarts", "patch_random_candidates",
+            "patch_universal_targets", "patch_universal_steps",
+            "patch_transfer_workdirs", "tta"),
+    files=("patch", "patch_examples")))

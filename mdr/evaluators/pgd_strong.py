@@ -1,0 +1,47 @@
+"""``pgd_strong``: the stronger white-box check: PGD with
+``eval.strong_restarts`` random restarts of ``eval.strong_steps`` steps at
+``eval.strong_eps``/255, an image robust only if no restart fools the model,
+on ``eval.strong_images`` test images. Writes ``pgd_strong.{json,md}``
+(``mdr.robustness.strong`` and ``write_strong``)."""
+
+from __future__ import annotations
+
+from mdr import robustness as robustness_lib
+from mdr import tta as tta_lib
+from mdr.evaluators import registry
+from mdr.evaluators import robustness as robustness_eval
+
+
+def run(ctx: registry.Context) -> dict:
+  ec = ctx.config.eval
+  imgs, labs, batch = robustness_eval.images_for(ctx, ec.strong_images)
+  result = robustness_lib.strong(
+      ctx.config, ctx.model, ctx.variables, imgs, labs, ctx.key(EVALUATOR),
+      batch, lambda f: tta_lib.wrap(f, ec.tta))
+  result["tta"] = ec.tta
+  if ctx.write:
+    robustness_lib.write_strong(ctx.out, result, ctx.title)
+  return result
+
+
+def check(config) -> None:
+  ec = config.eval
+  registry.check_int("eval.strong_steps", ec.strong_steps, 1,
+                     "a positive integer")
+  registry.check_int("eval.strong_restarts", ec.strong_restarts, 1,
+                     "a positive integer")
+  registry.check_int("eval.strong_images", ec.strong_images, 0,
+                     "an integer >= 0 (0 = all)")
+  eps = ec.strong_eps
+  if isinstance(eps, bool) or not isinstance(eps, (int, float)) or \
+      not 0 < eps <= 255:
+    registry.fail("eval.strong_eps", eps,
+                  "a number in (0, 255] (ε in /255 units)")
+
+
+EVALUATOR = registry.register(registry.Evaluator(
+    name="pgd_strong", run=run, check=check, stream=4,
+    doc="PGD with restarts at eval.strong_eps (worst case over restarts)",
+    fields=("strong_steps", "strong_restarts", "strong_images", "strong_eps",
+            "tta"),
+    files=("pgd_strong",)))

@@ -1,0 +1,169 @@
+"""The evaluator registry: what a run measures after training.
+
+An evaluator is one module of ``mdr/evaluators/`` holding an ``Evaluator``
+entry: its name (what ``config.eval.suites`` lists), the ``config.eval``
+fields it reads, a check of those fields, and ``run(ctx)``, which computes,
+logs and writes its files under ``ctx.out``. ``evaluate.evaluate`` runs the
+evaluators named in ``config.eval.suites`` in the order written, with one
+shared ``Context``; adding one is a new module and one line in
+``mdr/evaluators/__init__.py``.
+
+Random streams: an evaluator draws from ``ctx.key(entry)``: the root
+evaluation key folded with the entry's ``stream`` constant where it has one
+(the streams the suites drew before the registry: results stay identical),
+else with a salt of its name (``mdr.attacks.salt``), never a list position.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable, Optional
+
+import jax
+
+from mdr.batches import count_over_batches  # pylint: disable=unused-import
+from mdr.batches import eval_batch  # pylint: disable=unused-import
+from mdr.batches import padded_batch  # pylint: disable=unused-import
+
+ROOT = "root"   # ``stream`` of the evaluators that salt each attack by name
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluator:
+  """One registered evaluator.
+
+  Attributes:
+    name: what ``config.eval.suites`` names.
+    run: ``run(ctx) -> result``; computes and, on process 0, writes files.
+    doc: one line for listings.
+    fields: the ``config.eval`` fields it reads (dotted below ``eval``).
+    check: ``check(config)`` raises ``ConfigError`` for a bad field of its own.
+    stream: ``None`` (salt by name), ``ROOT`` (the root key itself: the
+      evaluator salts its attacks by name) or an int (a fixed stream).
+    files: the stems of the files it writes under ``eval/``.
+  """
+  name: str
+  run: Callable[["Context"], Any]
+  doc: str
+  fields: tuple[str, ...] = ()
+  check: Optional[Callable[[Any], None]] = None
+  stream: Any = None
+  files: tuple[str, ...] = ()
+
+
+REGISTRY: dict[str, Evaluator] = {}
+
+
+def register(entry: Evaluator) -> Evaluator:
+  if entry.name in REGISTRY:
+    raise ValueError(f"evaluator {entry.name!r} is registered twice")
+  REGISTRY[entry.name] = entry
+  return entry
+
+
+def unregister(name: str) -> None:
+  """Removes an entry (tests registering a throwaway evaluator)."""
+  REGISTRY.pop(name, None)
+
+
+def names() -> tuple[str, ...]:
+  return tuple(REGISTRY)
+
+
+def get(name: str) -> Evaluator:
+  if name not in REGISTRY:
+    raise KeyError(f"unknown evaluator {name!r}; registered: {names()}")
+  return REGISTRY[name]
+
+
+def check_config(config) -> None:
+  """``config.eval.suites`` names registered evaluators, and every
+  registered evaluator's own fields are valid (a bad value is refused even
+  when its evaluator is not selected: a later ``--config.eval.suites`` may
+  select it)."""
+  from mdr import config as config_lib  # pylint: disable=g-import-not-at-top
+  suites = config.eval.suites
+  if isinstance(suites, str) or any(s not in REGISTRY for s in suites):
+    raise config_lib.ConfigError(
+        f"config.eval.suites = {suites!r} is not allowed: a list of "
+        f"registered evaluators {names()} (may be empty)")
+  if len(set(suites)) < len(suites):
+    raise config_lib.ConfigError(
+        f"config.eval.suites = {suites!r} is not allowed: each evaluator "
+        f"at most once")
+  for entry in REGISTRY.values():
+    if entry.check:
+      entry.check(config)
+
+
+@dataclasses.dataclass
+class Context:
+  """What every evaluator gets: the trained model and the test split.
+
+  ``images``/``labels``: the whole test split (uint8 / int32), replicated on
+  the mesh; ``batch``: the evaluation batch (a multiple of the device count);
+  ``others``: ``{workdir: (model, variables)}`` of other trained runs;
+  ``write``: whether this process writes files (process 0).
+  """
+  config: Any
+  workdir: str
+  out: str
+  model: Any
+  variables: Any
+  dataset: Any
+  mesh: Any
+  images: jax.Array
+  labels: jax.Array
+  batch: int
+  mean: jax.Array
+  title: str
+  eval_key: jax.Array
+  others: dict
+  write: bool
+
+  @property
+  def n(self) -> int:
+    return int(self.labels.shape[0])
+
+  def key(self, entry: Evaluator) -> jax.Array:
+    """The evaluator's random stream (see the module docstring)."""
+    from mdr import attacks  # pylint: disable=g-import-not-at-top
+    if entry.stream == ROOT:
+      return self.eval_key
+    salt = attacks.salt(entry.name) if entry.stream is None else entry.stream
+    return jax.random.fold_in(self.eval_key, salt)
+
+  def logits_fn(self, tta: Optional[int] = None, model=None, variables=None):
+    """``x -> logits`` of the evaluated model (or another), in inference mode,
+    wrapped with test-time augmentation (default ``config.eval.tta``)."""
+    from mdr import tta as tta_lib  # pylint: disable=g-import-not-at-top
+    model = self.model if model is None else model
+    variables = self.variables if variables is None else variables
+    tta = self.config.eval.tta if tta is None else tta
+    return tta_lib.wrap(lambda x: model.apply(variables, x, train=False), tta)
+
+
+def fail(field: str, value, allowed: str):
+  """Raises the one ``ConfigError`` of a bad field: name, value, allowed."""
+  from mdr import config as config_lib  # pylint: disable=g-import-not-at-top
+  raise config_lib.ConfigError(
+      f"config.{field} = {value!r} is not allowed: {allowed}")
+
+
+def check_ratios(field: str, values, empty_ok: bool = False):
+  """A list of numbers in [0, 1] (non-empty unless ``empty_ok``)."""
+  if isinstance(values, (str, int, float)) or (not values and not empty_ok):
+    fail(field, values, "a list of numbers in [0, 1]" if empty_ok else
+         "a non-empty list of numbers in [0, 1]")
+  for v in values:
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or \
+        math.isnan(v) or not 0 <= v <= 1:
+      fail(field, v, "expected a number in [0, 1]")
+
+
+def check_int(field: str, value, minimum: int, meaning: str):
+  """An integer (not a bool) >= ``minimum``; ``meaning`` says what is
+  allowed, e.g. "a positive integer"."""
+  if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    fail(field, value, meaning)
