@@ -49,6 +49,8 @@ def get_config(arg=None):
   c.eval.robust_images = 100
   c.eval.patch_images = 50
   c.eval.patch_steps = 20
+  c.eval.patch_screen_steps = 5   # the location search's screen, kept short here
+  c.eval.patch_restarts = 1
   c.eval.patch_domains = ("image",)
   c.eval.patch_universal_steps = 30
   return c

@@ -54,6 +54,7 @@ def _cfg(**kw):
   c.eval.pgd_eps = (0, 8, 16)
   c.eval.pgd_steps = 3
   c.eval.patch_steps = 4
+  c.eval.patch_screen_steps = 2
   c.eval.patch_universal_steps = 4
   c.eval.patch_images = 0
   c.eval.robust_images = 0
@@ -281,6 +282,7 @@ def test_universal_patch_transfers_to_another_run(tmp_path):
   c.eval.attacks = ("lavan",)
   c.eval.suites = ("patch",)
   c.eval.patch_steps = 3
+  c.eval.patch_screen_steps = 2
   c.eval.patch_universal_steps = 3
   c.eval.patch_domains = ("image",)
   c.eval.patch_transfer_workdirs = (str(tmp_path / "run1"),)

@@ -59,7 +59,8 @@ def test_every_entry_runs_in_inference_mode_and_writes_its_files(shapes,
       "eval.pgd_eps": (0, 8), "eval.pgd_steps": 2, "eval.robust_images": 16,
       "eval.strong_steps": 2, "eval.strong_restarts": 1,
       "eval.strong_images": 16, "eval.patch_images": 16,
-      "eval.patch_steps": 2, "eval.patch_universal_steps": 2,
+      "eval.patch_steps": 2, "eval.patch_screen_steps": 2,
+      "eval.patch_universal_steps": 2,
       "eval.transfer.sources": ("src",), "eval.transfer.images": 16,
       "eval.transfer.settings": ("fgsm8",)})
   validate(c)

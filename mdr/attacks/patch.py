@@ -286,6 +286,7 @@ def search(logits_fn, images, source, target, key, *, side: int, steps: int,
   locations (``location="random"``'s result, for comparison).
   """
   b = images.shape[0]
+  screen_steps = min(screen_steps, steps)   # a screen is never the longer run
   idx = jnp.arange(b)
   per_example = lambda k: jax.vmap(lambda i: jax.random.fold_in(k, i))(idx)
   h, w = images.shape[1:3]
