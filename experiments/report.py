@@ -604,6 +604,9 @@ def main(argv):
     sections.append(matrix_report.section(cpu, os.path.relpath(
         cpu, os.path.dirname(os.path.abspath(args.out)))))
     matrix_report.write(cpu)
+  import lavan_report  # pylint: disable=g-import-not-at-top
+  sections.append(lavan_report.section(args.results, os.path.relpath(
+      args.results, os.path.dirname(os.path.abspath(args.out)))))
   extra = "\n".join(s for s in sections if s)
   build(args.results, args.out, PREAMBLE,
         postscript="\n" + extra if extra else "")
