@@ -221,23 +221,30 @@ def test_lookahead_arithmetic():
   assert train.lookahead_decay(c, 5, 10) == pytest.approx(0.5 / 8)
 
 
+def _state_and_step(c, shapes, tmp_path):
+  """A fresh state of ``c`` on ``shapes`` and a jitted step maker
+  (``make(**kwargs)`` passes extra arguments to ``make_train_step``)."""
+  from jax.sharding import NamedSharding, PartitionSpec as P
+  mesh = train.make_mesh()
+  total, spe, sched = train.schedule_and_steps(c, len(shapes.train.labels))
+  model, tx, _, state = train.restored_state(
+      c, str(tmp_path), shapes, sched, NamedSharding(mesh, P()), spe)
+  make = lambda **kw: jax.jit(train.make_train_step(
+      c, model, tx, sched, train.rng_streams(0), spe,
+      len(shapes.train.labels), jnp.asarray(shapes.mean),
+      NamedSharding(mesh, P("data")), total, **kw))
+  return model, state, make
+
+
 def test_lookahead_in_the_step(shapes, tmp_path):
   # 7 steps, sync every 5: after the last step the weights are the slow
   # copy (decay 1), which was last updated at step 5.
   c = _tiny_airbench()
   c.train.steps = 7
   c.optim.lookahead_every = 5
-  mesh = train.make_mesh()
-  from jax.sharding import NamedSharding, PartitionSpec as P
-  rep = NamedSharding(mesh, P())
-  total, spe, sched = train.schedule_and_steps(c, len(shapes.train.labels))
-  model, tx, _, state = train.restored_state(c, str(tmp_path), shapes, sched,
-                                             rep, spe)
+  _, state, make = _state_and_step(c, shapes, tmp_path)
   assert "lookahead" in state
-  step = jax.jit(train.make_train_step(
-      c, model, tx, sched, train.rng_streams(0), spe,
-      len(shapes.train.labels), jnp.asarray(shapes.mean),
-      NamedSharding(mesh, P("data")), total))
+  step = make()
   images = jnp.asarray(shapes.train.images)
   labels = jnp.asarray(shapes.train.labels.astype(np.int32))
   states = []
@@ -264,12 +271,7 @@ def test_the_frozen_bias_step_takes_no_gradient_of_the_whitening_layer(
   rounding: the two compile differently)."""
   c = _tiny_airbench()
   c.train.steps = 3
-  mesh = train.make_mesh()
-  from jax.sharding import NamedSharding, PartitionSpec as P
-  rep = NamedSharding(mesh, P())
-  total, spe, sched = train.schedule_and_steps(c, len(shapes.train.labels))
-  model, tx, _, state = train.restored_state(c, str(tmp_path), shapes, sched,
-                                             rep, spe)
+  model, state, make = _state_and_step(c, shapes, tmp_path)
   params = jax.device_get(state["params"])
   x = jnp.asarray(shapes.train.images[:8], jnp.float32) / 255
   others = {k: v for k, v in train.model_variables(state).items()
@@ -282,11 +284,7 @@ def test_the_frozen_bias_step_takes_no_gradient_of_the_whitening_layer(
   assert np.any(full["whiten"]["bias"]) and not np.any(frozen["whiten"]["bias"])
   np.testing.assert_allclose(frozen["head"]["kernel"], full["head"]["kernel"],
                              rtol=1e-5, atol=1e-7)
-  steps = {f: jax.jit(train.make_train_step(
-      c, model, tx, sched, train.rng_streams(0), spe,
-      len(shapes.train.labels), jnp.asarray(shapes.mean),
-      NamedSharding(mesh, P("data")), total, whiten_bias_frozen=f))
-           for f in (False, True)}
+  steps = {f: make(whiten_bias_frozen=f) for f in (False, True)}
   images = jnp.asarray(shapes.train.images)
   labels = jnp.asarray(shapes.train.labels.astype(np.int32))
   outs = {f: steps[f](jax.device_get(state), images, labels)[0]

@@ -7,21 +7,14 @@ on ``eval.strong_images`` test images. Writes ``pgd_strong.{json,md}``
 from __future__ import annotations
 
 from mdr import robustness as robustness_lib
-from mdr import tta as tta_lib
 from mdr.evaluators import registry
 from mdr.evaluators import robustness as robustness_eval
 
 
 def run(ctx: registry.Context) -> dict:
-  ec = ctx.config.eval
-  imgs, labs, batch = robustness_eval.images_for(ctx, ec.strong_images)
-  result = robustness_lib.strong(
-      ctx.config, ctx.model, ctx.variables, imgs, labs, ctx.key(EVALUATOR),
-      batch, lambda f: tta_lib.wrap(f, ec.tta))
-  result["tta"] = ec.tta
-  if ctx.write:
-    robustness_lib.write_strong(ctx.out, result, ctx.title)
-  return result
+  return robustness_eval.white_box(
+      ctx, EVALUATOR, ctx.config.eval.strong_images, robustness_lib.strong,
+      robustness_lib.write_strong)
 
 
 def check(config) -> None:

@@ -26,18 +26,26 @@ def images_for(ctx: registry.Context, max_images: int):
                                                         labs.shape[0]))
 
 
+def white_box(ctx: registry.Context, entry, max_images, compute, write):
+  """``compute(config, model, variables, images, labels, key, batch,
+  tta_wrap)`` on ``max_images`` test images with ``entry``'s stream, the
+  TTA level recorded, then ``write(out, result, title)`` on process 0."""
+  ec = ctx.config.eval
+  imgs, labs, batch = images_for(ctx, max_images)
+  result = compute(ctx.config, ctx.model, ctx.variables, imgs, labs,
+                   ctx.key(entry), batch, lambda f: tta_lib.wrap(f, ec.tta))
+  result["tta"] = ec.tta
+  if ctx.write:
+    write(ctx.out, result, ctx.title)
+  return result
+
+
 def run(ctx: registry.Context):
   ec = ctx.config.eval
   if not any(attacks.get(a).family == "gradient" for a in ec.attacks):
     return None
-  imgs, labs, batch = images_for(ctx, ec.robust_images)
-  result = robustness_lib.evaluate(
-      ctx.config, ctx.model, ctx.variables, imgs, labs, ctx.key(EVALUATOR),
-      batch, lambda f: tta_lib.wrap(f, ec.tta))
-  result["tta"] = ec.tta
-  if ctx.write:
-    robustness_lib.write(ctx.out, result, ctx.title)
-  return result
+  return white_box(ctx, EVALUATOR, ec.robust_images, robustness_lib.evaluate,
+                   robustness_lib.write)
 
 
 def check(config) -> None:
