@@ -4,7 +4,7 @@ Full width (GPU/TPU anchor: airbench94 itself, 9.9 epochs, batch 1024, bf16,
 test-time augmentation level 2):
   python -m mdr.main --config configs/fast.py
 CPU scale (2 cores: the width and epochs chosen from the frontier measured
-by experiments/fast_cpu.py, results in experiments/fast_cpu.md):
+by python -m experiments.run --group=frontier, results in experiments/fast_cpu.md):
   python -m mdr.main --config configs/fast.py:cpu \
       --config.data.path=../shared/data/cifar10-jpeg.zip
 

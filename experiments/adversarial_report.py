@@ -2,41 +2,39 @@
 files only.
 
 Reads ``experiments/results/cifar10_cpu/adversarial/<run>/seed<k>/`` (written
-by ``experiments/adversarial.sh``: ``run.json``, ``clean.json``,
+by ``python -m experiments.run --group=adversarial``: ``run.json``, ``clean.json``,
 ``mask_sweep.json``, ``robustness.json`` and, where the stronger check ran,
 ``pgd_strong.json``). Writes ``summary.json`` and ``adversarial.png`` there
 and returns the markdown section (``experiments/report.py`` appends it).
 
-  python experiments/adversarial_report.py    # prints the section
+  python -m experiments.adversarial_report    # prints the section
 """
 
 import json
 import os
-import re
 import statistics
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import stats  # pylint: disable=g-import-not-at-top
-from seed_runs import _fmt, load, robust_at, sweep_at  # pylint: disable=g-import-not-at-top
+from experiments import specs
+from experiments import stats
+from experiments.specs import adversarial as spec_module
+from experiments.specs import matrix as matrix_spec
+from experiments.group_results import _fmt, load, robust_at, sweep_at  # pylint: disable=g-import-not-at-top
 
+SPEC = specs.get("adversarial")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "experiments", "results", "cifar10_cpu",
                        "adversarial")
-# (group = the run name's objective suffix, label, colour); "clean" has none.
-GROUPS = (("clean", "clean training", "black"),
-          ("fgsm_rs", "FGSM-RS (fast AT)", "tab:blue"),
-          ("pgd_at", "PGD-AT", "tab:green"),
-          ("m2at_square_mixup", "M2AT: square mask + mixup", "tab:orange"),
-          ("m2at_pixels_cutmix", "M2AT: pixel mask + cutmix", "tab:red"))
-REFERENCE = "pgd_at"        # M2AT's claim is made against PGD-AT
+# (group = the run's tag in its spec, label, colour), in the spec's order.
+GROUPS = tuple((r.key, r.display, r.color) for r in SPEC.runs)
+REFERENCE = SPEC.run(spec_module.REFERENCE).key  # M2AT's claim: vs PGD-AT
 ROBUST = "pgd@8"            # the robustness of the claim: PGD-20, ε 8/255
 # Catastrophic overfitting (Wong et al. 2020): robust to the single-step
 # attack, not to PGD. Flagged when PGD-20 at 8/255 is below CO_PGD % and FGSM
 # at 8/255 is more than CO_GAP points above it.
 IMAGE_PIXELS = 32 * 32   # CIFAR-10: the patch's share of the image
-CO_PGD = 5.0
-CO_GAP = 20.0
+CO_PGD = matrix_spec.OVERFIT_BELOW
+CO_GAP = matrix_spec.OVERFIT_GAP
 EQUAL_ROBUSTNESS = 1.0      # points: "equal robustness" if the mean PGD-20
                             # accuracy is at most this much lower
 # Anchors from the literature (full scale, PreActResNet-18, ε = 8/255).
@@ -50,10 +48,9 @@ ANCHORS = (
 
 
 def group_of(run):
-  m = re.match(r"^airbench_w[0-9.]+_e[0-9.]+(?:_(.+))?$", run)
-  if not m:
-    return None
-  return m.group(1) or "clean"
+  """The run's tag in the group's spec, or None for a run it does not name."""
+  spec = SPEC.find(run)
+  return spec.key if spec else None
 
 
 def summarize(runs):
@@ -68,12 +65,13 @@ def summarize(runs):
       row = dict(seed=rec["seed"], clean=rec["clean"]["accuracy"],
                  commit=rec["run"].get("commit"),
                  wall_min=rec["run"].get("wall_s", 0) / 60)
-      for attack in ("alpha", "beta", "gamma"):
+      for attack in spec_module.MASKS:
         row[f"{attack}@0.2"] = sweep_at(rec, attack, 0.2)
-      for attack in ("fgsm", "pgd"):
+      for attack in (spec_module.ONE_STEP, spec_module.MULTI_STEP):
         for eps in (2, 8):
           row[f"{attack}@{eps}"] = robust_at(rec, attack, eps)
-      row["pgd_margin@8"] = robust_at(rec, "pgd", 8, "margin")
+      row[f"{spec_module.MULTI_STEP}_margin@8"] = robust_at(
+          rec, spec_module.MULTI_STEP, 8, "margin")
       strong = rec.get("pgd_strong")
       row["pgd_strong"] = strong["accuracy"] if strong else None
       row["pgd_strong_n"] = strong["n"] if strong else None
@@ -153,7 +151,7 @@ def plot(path, groups):
     ax1.scatter([statistics.fmean(xs)],
                 [statistics.fmean(x[ROBUST] for x in s)], color=color,
                 marker="x", s=80, zorder=3)
-    for attack, marker in (("alpha", "o"), ("beta", "s"), ("gamma", "^")):
+    for attack, marker in zip(spec_module.MASKS, ("o", "s", "^")):
       ys = [x[f"{attack}@0.2"] for x in s if x[f"{attack}@0.2"] is not None]
       if ys:
         ax2.scatter(xs[:len(ys)], ys, color=color, marker=marker, s=22,
@@ -217,11 +215,11 @@ def section(results=RESULTS, rel="results/cifar10_cpu/adversarial"):
       "is without TTA; mean ± std over seeds (n per row; β and γ are means "
       "over 2 draws each). No GPU was available, so the full-scale "
       "ResNet-18 runs (`configs/{pgd_at,fgsm_rs,m2at}.py`) are not run.", "",
-      f"Commands: `bash experiments/adversarial.sh` (training and "
-      f"per-model evaluation), `python experiments/extra_eval.py "
-      f"--matrix --runs=...` (LaVAN) and `python experiments/extra_eval.py "
-      f"--group=adversarial --transfer` (the matrix's transfer column), "
-      f"`python experiments/report.py` (this section). Files: `{rel}/`.", "",
+      f"Commands: `python -m experiments.run --group=adversarial` with "
+      f"`--stage=train` (training and per-model evaluation), `--stage=eval "
+      f"--evaluation=matrix` (LaVAN) and `--stage=transfer` (the matrix's "
+      f"transfer column); `python -m experiments.run --stage=report` (this "
+      f"section). Files: `{rel}/`.", "",
       "| training | seeds | clean | FGSM 8/255 | PGD-20 2/255 | PGD-20 "
       "8/255 | margin PGD-20 8/255 | α 20 % | β 20 % | γ 20 % | wall min |",
       "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -259,7 +257,7 @@ def section(results=RESULTS, rel="results/cifar10_cpu/adversarial"):
     s = groups[g]["seeds"]
     clean = statistics.fmean(x["clean"] for x in s)
     shares = [statistics.fmean(x[f"{a}@0.2"] for x in s) / clean * 100
-              for a in ("alpha", "beta", "gamma")
+              for a in spec_module.MASKS
               if all(x[f"{a}@0.2"] is not None for x in s)]
     if len(shares) == 3 and clean > 0:
       kept.append(f"{label[g]} {shares[0]:.0f} / {shares[1]:.0f} / "

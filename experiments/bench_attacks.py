@@ -2,7 +2,7 @@ r"""Benchmark and cross-check: mdr's PGD against Foolbox 3.3.4's LinfPGD, and
 mdr's PGD and APGD against the model-bound limit.
 
   pip install foolbox==3.3.4 eagerpy    # the peer (JAX backend via EagerPy)
-  python experiments/bench_attacks.py   # accuracy and images/s, side by side
+  python -m experiments.bench_attacks   # accuracy and images/s, side by side
 
 A small CNN (``resnet_small``, ResNet-8) is trained for ``--train_steps`` steps on the
 embedded synthetic shapes with mdr's own training step; both libraries then
@@ -39,7 +39,6 @@ import jax.numpy as jnp
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
 
 from mdr import attacks  # pylint: disable=g-import-not-at-top
 from mdr import config as config_lib  # pylint: disable=g-import-not-at-top

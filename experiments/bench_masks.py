@@ -1,8 +1,8 @@
 """Benchmark: masks per second, mdr.masks (jitted JAX) vs vectorised NumPy.
 
-  python experiments/bench_masks.py                       # 32x32 and 224x224
-  python experiments/bench_masks.py --baseline=HEAD~3     # and an older mdr
-  python experiments/bench_masks.py --sizes=32 --rounds=9 --step=""
+  python -m experiments.bench_masks                       # 32x32 and 224x224
+  python -m experiments.bench_masks --baseline=HEAD~3     # and an older mdr
+  python -m experiments.bench_masks --sizes=32 --rounds=9 --step=""
 
 For every registered mask and image size, the implementations make masks for
 the same batch (``--batches``: B = 1024 at 32x32, 128 at 224x224; one ratio)
@@ -46,6 +46,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments.specs import benchmarks
 from mdr import masks
 
 _BATCHES = flags.DEFINE_list(
@@ -90,27 +91,53 @@ def _np_squares(y, x, s, h, w):
   return (rows >= y) & (rows < y + s) & (cols >= x) & (cols < x + s)
 
 
+def _np_random_pixels(rng, k, s, b, h, w, saliency):
+  del s, saliency
+  return _np_k_smallest(rng.random((b, h * w), np.float32), k).reshape(
+      b, h, w)
+
+
+def _np_salient_pixels(rng, k, s, b, h, w, saliency):
+  del rng, s
+  return _np_k_smallest(-saliency.reshape(b, -1), k).reshape(b, h, w)
+
+
+def _np_random_square(rng, k, s, b, h, w, saliency):
+  del k, saliency
+  y = rng.integers(0, h - s + 1, b)
+  x = rng.integers(0, w - s + 1, b)
+  return _np_squares(y, x, s, h, w)
+
+
+def _np_salient_square(rng, k, s, b, h, w, saliency):
+  del rng, k
+  table = np.zeros((b, h + 1, w + 1), np.float32)
+  table[:, 1:, 1:] = saliency.cumsum(1).cumsum(2)
+  sums = (table[:, s:, s:] - table[:, :-s or None, s:]
+          - table[:, s:, :-s or None] + table[:, :-s or None, :-s or None])
+  best = sums.reshape(b, -1).argmax(1)
+  y, x = np.divmod(best, w - s + 1)
+  return _np_squares(y, x, s, h, w)
+
+
+# The NumPy baselines, by the kind ``specs.benchmarks.NUMPY_MASKS`` gives
+# each mask.
+NUMPY_BASELINES = {
+    "random_pixels": _np_random_pixels,
+    "salient_pixels": _np_salient_pixels,
+    "random_square": _np_random_square,
+    "salient_square": _np_salient_square,
+}
+
+
 def np_masks(name, rng, ratio, b, h, w, saliency):
+  """The NumPy baseline's masks [b, h, w] of mask ``name``."""
   k = int(round(ratio * h * w))
   s = min(int(round(np.sqrt(ratio * h * w))), h, w)
-  if name == "gamma":
-    return _np_k_smallest(rng.random((b, h * w), np.float32), k).reshape(
-        b, h, w)
-  if name == "alpha_pixels":
-    return _np_k_smallest(-saliency.reshape(b, -1), k).reshape(b, h, w)
-  if name == "beta":
-    y = rng.integers(0, h - s + 1, b)
-    x = rng.integers(0, w - s + 1, b)
-    return _np_squares(y, x, s, h, w)
-  if name == "alpha":
-    table = np.zeros((b, h + 1, w + 1), np.float32)
-    table[:, 1:, 1:] = saliency.cumsum(1).cumsum(2)
-    sums = (table[:, s:, s:] - table[:, :-s or None, s:]
-            - table[:, s:, :-s or None] + table[:, :-s or None, :-s or None])
-    best = sums.reshape(b, -1).argmax(1)
-    y, x = np.divmod(best, w - s + 1)
-    return _np_squares(y, x, s, h, w)
-  raise ValueError(name)
+  if name not in benchmarks.NUMPY_MASKS:
+    raise ValueError(name)
+  return NUMPY_BASELINES[benchmarks.NUMPY_MASKS[name]](rng, k, s, b, h, w,
+                                                       saliency)
 
 
 # ---------------------------------------------------------------- baseline.

@@ -1,11 +1,11 @@
 """Benchmark: train images/s of each network and training mode, side by side.
 
-  python experiments/bench_train.py              # resnet_small and airbench@0.5
-  python experiments/bench_train.py --models=airbench@1.0 --batch=1024
-  python experiments/bench_train.py --models=resnet18 --batch=256 --dtype=bfloat16
-  python experiments/bench_train.py --models=airbench@0.25,resnet_small \
+  python -m experiments.bench_train              # resnet_small and airbench@0.5
+  python -m experiments.bench_train --models=airbench@1.0 --batch=1024
+  python -m experiments.bench_train --models=resnet18 --batch=256 --dtype=bfloat16
+  python -m experiments.bench_train --models=airbench@0.25,resnet_small \
       --variants="clean,random mask 0.5"        # Random Mask CNN's cost
-  python experiments/bench_train.py --models=resnet_small \
+  python -m experiments.bench_train --models=resnet_small \
       --variants="clean,fgsm_rs,pgd_at k=10,m2at PGD-10 square mixup"
 
 ``--models`` lists networks as ``name``, ``name@width`` (airbench's width
@@ -39,6 +39,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 import numpy as np
 
+from experiments.specs import benchmarks
 from mdr import config as config_lib
 from mdr import train
 
@@ -53,23 +54,9 @@ _PEAK = flags.DEFINE_float("peak_gflops", 166.4, "This CPU's float32 peak "
                            "(GFLOP/s), for the share of peak column.")
 _ROUNDS = flags.DEFINE_integer("rounds", 5, "Interleaved timing rounds.")
 
-VARIANTS = {
-    "clean": dict(mode="clean"),
-    # airbench after train.whiten_bias_epochs: the step without the
-    # whitening bias's gradient (mdr.train uses it from then on).
-    "clean frozen-bias": dict(mode="clean",
-                               whiten_bias_frozen=True),
-    "mixed beta+gamma": dict(mode="mixed", mask_types=["beta", "gamma"]),
-    "mixed gamma": dict(mode="mixed", mask_types=["gamma"]),
-    "mixed alpha+beta+gamma": dict(mode="mixed",
-                                   mask_types=["alpha", "beta", "gamma"]),
-    # Random Mask CNN: clean training with fixed masks on the shallow stages.
-    "random mask 0.5": dict(mode="clean", random_mask=0.5),
-    # Adversarial training objectives (mdr.objectives), ε = 8/255.
-    "fgsm_rs": dict(mode="fgsm_rs"),
-    "pgd_at k=10": dict(mode="pgd_at", adv_steps=10),
-    "m2at PGD-10 square mixup": dict(mode="m2at", adv_steps=10),
-}
+# The variants, by name: settings of the train step (experiments/specs/
+# benchmarks.py).
+VARIANTS = benchmarks.TRAIN_VARIANTS
 _VARIANTS = flags.DEFINE_list("variants", list(VARIANTS),
                               f"Variants to time (the first is the "
                               f"reference): {list(VARIANTS)}")

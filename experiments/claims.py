@@ -1,19 +1,20 @@
-"""The seed's claims as data, and the rule that judges one on a summary.
+"""The rule that judges one of the seed's claims on a summary.
 
-``CLAIMS`` holds the seed's central observation and its claims (a)-(c), with
-the other reading of (b): for each, the models it is tested on and its
-criteria. A criterion compares a quantity of the report's summary
-(``report_stats.summarize``) — one cell of a model, or that cell minus
-another — with a named threshold in a stated direction, by a t-test over
-seeds (``stats``; two-sided, α = ``stats.ALPHA``): Welch's test for two
-models, a paired test for two cells of one model (per-seed differences), a
-one-sample test for one cell; the threshold is subtracted first. Its
-verdict is "supported" (significant in the stated direction),
-"contradicted" (significant against it) or "inconclusive at n = …" (not
-significant, or fewer than 2 seeds: no test). A descriptive criterion
-(``every_seed``: each seed's value must pass) is likewise "inconclusive"
-below EVERY_SEED_MIN seeds. ``evaluate`` judges one claim
-on one model, criterion by criterion; the report words what they mean.
+``CLAIMS`` (data: ``experiments/specs/seed_paper.py``, re-exported here with
+its thresholds, ``Claim`` and ``Criterion``) holds the seed's central
+observation and its claims (a)-(c), with the other reading of (b): for each,
+the models it is tested on and its criteria. A criterion compares a
+quantity of the report's summary (``report_stats.summarize``) — one cell of
+a model, or that cell minus another — with a named threshold in a stated
+direction, by a t-test over seeds (``stats``; two-sided, α =
+``stats.ALPHA``): Welch's test for two models, a paired test for two cells
+of one model (per-seed differences), a one-sample test for one cell; the
+threshold is subtracted first. Its verdict is "supported" (significant in
+the stated direction), "contradicted" (significant against it) or
+"inconclusive at n = …" (not significant, or fewer than 2 seeds: no test).
+A descriptive criterion (``every_seed``: each seed's value must pass) is
+likewise "inconclusive" below EVERY_SEED_MIN seeds. ``evaluate`` judges one
+claim on one model, criterion by criterion; the report words what they mean.
 
 A quantity is ``(model, cell)``. Cells: ``"clean"`` (nothing hidden),
 ``"<attack>@<ratio>"`` (the mask sweep), ``"sparse@<ratio>"`` (the
@@ -26,118 +27,26 @@ HALF_HIDDEN.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import operator
-import os
 import statistics
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import stats  # pylint: disable=g-import-not-at-top
+from experiments import stats
 
-# Named thresholds. Accuracies and their differences are in points (%).
-RATIO = 0.2                 # the hidden share the attacks are compared at
-CENTRAL_GAP = 20.0          # central: β minus γ on `clean`, at least this
-FEW_PIXELS_ACCURACY = 50.0  # (b): "more than 50 %", read as accuracy ...
-FEW_PIXELS_VISIBLE = 0.10   # ... with at most this share of pixels visible
-HALF_HIDDEN = 0.5           # (b), other reading: more than half hidden
-MIXED_CLEAN_DROP = 3.0      # (c): clean accuracy at most this below `clean`
-MIXED_GAMMA_GAIN = 30.0     # (c): γ at RATIO above `clean` by more than this
+# pylint: disable=unused-import
+# The seed's claims and their thresholds are data (experiments/specs/
+# seed_paper.py); they are re-exported here, where callers import them.
+from experiments.specs.seed_paper import (
+    CENTRAL_GAP, CLAIMS, FEW_PIXELS_ACCURACY, FEW_PIXELS_VISIBLE, HALF_HIDDEN,
+    M, MIXED_CLEAN_DROP, MIXED_GAMMA_GAIN, RATIO, Claim, Criterion)
+# pylint: enable=unused-import
+
 EVERY_SEED_MIN = 2          # an every-seed criterion judges at least this
                             #   many seeds (as a test needs 2 per sample)
-
-
-@dataclasses.dataclass(frozen=True)
-class Criterion:
-  """``quantity [- minus] <op> threshold``, tested over seeds."""
-  name: str
-  quantity: tuple[str, str]          # (model, cell)
-  op: str                            # ">", ">=", "<" or "<="
-  threshold: float
-  minus: tuple[str, str] | None = None  # (model, cell) subtracted
-  every_seed: bool = False    # descriptive: every seed's value must pass
-
-
-@dataclasses.dataclass(frozen=True)
-class Claim:
-  """A claim of the seed and the criteria it is judged by."""
-  name: str
-  statement: str                # the claim, as the report words it
-  models: tuple[str, ...] | None  # tested on these; None: every model
-  criteria: tuple[Criterion, ...]
-  skip: tuple[str, ...] = ()    # left out when ``models`` is None
-
 
 # value: the difference of means (or the mean); passed: verdict ==
 # "supported"; test: the stats dict (None without one); verdict: its word.
 Outcome = collections.namedtuple("Outcome", "value passed test verdict")
 
-M = "{model}"  # the model under test
-
-
-def _at(attack):
-  return f"{attack}@{RATIO:g}"
-
-
-CLAIMS = (
-    Claim(
-        "central",
-        "γ at 20 % is far below β at 20 % on a clean-trained model",
-        models=("clean",),
-        criteria=(
-            Criterion("gap", (M, _at("beta")), ">=", CENTRAL_GAP,
-                 minus=(M, _at("gamma"))),
-        )),
-    Claim(
-        "a",
-        "A model trained on masked images loses some clean accuracy but "
-        "resists mask attacks",
-        models=("masked", "masked_all", "masked_sparse"),
-        criteria=(
-            Criterion("clean", (M, "clean"), "<", 0.0,
-                 minus=("clean", "clean")),
-            Criterion("alpha", (M, _at("alpha")), ">", 0.0,
-                 minus=("clean", _at("alpha"))),
-            Criterion("beta", (M, _at("beta")), ">", 0.0,
-                 minus=("clean", _at("beta"))),
-            Criterion("gamma", (M, _at("gamma")), ">", 0.0,
-                 minus=("clean", _at("gamma"))),
-        )),
-    Claim(
-        "b",
-        "A mask-trained model classifies from only a few visible pixels, "
-        "\"more than 50 %\"",
-        models=None, skip=("clean",),
-        criteria=(
-            Criterion("visible", (M, "visible_at_50"), "<=", FEW_PIXELS_VISIBLE,
-                 every_seed=True),
-        )),
-    Claim(
-        "b_hidden",
-        "classifies correctly with more than 50 % of the pixels hidden",
-        models=None,
-        criteria=(
-            Criterion("accuracy", (M, "sparse@{past_half}"), ">=",
-                 FEW_PIXELS_ACCURACY, every_seed=True),
-        )),
-    Claim(
-        "c",
-        "Clean + masked (mixed) training keeps clean accuracy and resists "
-        "all three attacks",
-        models=("mixed",),
-        criteria=(
-            Criterion("clean", (M, "clean"), ">=", -MIXED_CLEAN_DROP,
-                 minus=("clean", "clean")),
-            Criterion("gamma_rise", (M, _at("gamma")), ">", MIXED_GAMMA_GAIN,
-                 minus=("clean", _at("gamma"))),
-            Criterion("alpha", (M, _at("alpha")), ">", 0.0,
-                 minus=("clean", _at("alpha"))),
-            Criterion("beta", (M, _at("beta")), ">", 0.0,
-                 minus=("clean", _at("beta"))),
-            Criterion("gamma", (M, _at("gamma")), ">", 0.0,
-                 minus=("clean", _at("gamma"))),
-        )),
-)
 CLAIM = {c.name: c for c in CLAIMS}
 
 _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt,

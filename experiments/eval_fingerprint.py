@@ -4,15 +4,22 @@ every evaluator, every attack, TTA 1, two fills and the first as a transfer
 source, and copies its eval/ to OUT. Run it before and after a change and
 compare the folders (only the ``seconds`` fields may differ):
 
-  python experiments/eval_fingerprint.py /tmp/before    # at the old commit
-  python experiments/eval_fingerprint.py /tmp/after
-  python experiments/eval_fingerprint.py --compare /tmp/before /tmp/after
+  python -m experiments.eval_fingerprint /tmp/before    # at the old commit
+  python -m experiments.eval_fingerprint /tmp/after
+  python -m experiments.eval_fingerprint --compare /tmp/before /tmp/after
+
+Every registered attack (``mdr.attacks``) is evaluated: the report's columns
+first, in their order (``experiments/specs/seed_paper.py``), then the others
+in registration order.
 """
 
 import json
 import os
 import shutil
 import sys
+
+from experiments import provenance
+from experiments.specs import seed_paper
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -42,9 +49,16 @@ def compare(a, b):
   return not differ
 
 
+def every_attack():
+  """Every registered attack: the report's columns, then the others."""
+  from mdr import attacks  # pylint: disable=g-import-not-at-top
+  first = tuple(a for a in seed_paper.ATTACKS if a in attacks.names())
+  return first + tuple(a for a in attacks.names() if a not in first)
+
+
 def main(out):
-  sys.path.insert(0, os.path.join(REPO, "tests"))
-  from conftest import tiny_config  # pylint: disable=g-import-not-at-top
+  tiny_config = provenance.load_module(
+      os.path.join(REPO, "tests", "conftest.py")).tiny_config
   from mdr import train  # pylint: disable=g-import-not-at-top
   wd = out + "_workdirs"
   shutil.rmtree(wd, ignore_errors=True)
@@ -55,8 +69,7 @@ def main(out):
       "train.mode": "mixed",
       "eval.suites": ("clean", "mask_sweep", "sparse_pixels", "robustness",
                       "pgd_strong", "patch", "transfer"),
-      "eval.attacks": ("alpha", "alpha_exhaustive", "beta", "gamma",
-                       "alpha_pixels", "fgsm", "pgd", "lavan"),
+      "eval.attacks": every_attack(),
       "eval.extra_fills": ("mean",), "eval.costly_images": 40, "eval.tta": 1,
       "eval.pgd_eps": (0, 8), "eval.pgd_steps": 3, "eval.robust_images": 40,
       "eval.strong_steps": 3, "eval.strong_restarts": 2,
@@ -71,6 +84,9 @@ def main(out):
 
 
 if __name__ == "__main__":
+  if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
+    print(__doc__)
+    sys.exit(0 if len(sys.argv) > 1 else 2)
   if sys.argv[1] == "--compare":
     sys.exit(0 if compare(sys.argv[2], sys.argv[3]) else 1)
   main(sys.argv[1])

@@ -1,7 +1,7 @@
 r"""Per-image LaVAN with the location searched, against one corner, one random
 location and universal patches, on the same correctly classified images.
 
-  python experiments/lavan_search.py \
+  python -m experiments.lavan_search \
       --weights=experiments/weights/cifar10_cpu/clean/seed0.msgpack \
       --data=../shared/data/cifar10-jpeg.zip --images=260 --steps=300
 
@@ -34,8 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import provenance  # noqa: E402  pylint: disable=g-import-not-at-top
+from experiments import provenance
 
 from mdr import data as data_lib  # noqa: E402
 from mdr import intervals  # noqa: E402
@@ -81,7 +80,7 @@ def main():
   out = os.path.join(RESULTS, name)
   os.makedirs(out, exist_ok=True)
   commit, dirty = provenance.git_commit()
-  run = dict(command="python experiments/lavan_search.py " + " ".join(
+  run = dict(command="python -m experiments.lavan_search " + " ".join(
       sys.argv[1:]), commit=commit, code_dirty=dirty, status="running",
              started=time.strftime("%Y-%m-%dT%H:%M:%S"),
              load_avg_1min_start=round(os.getloadavg()[0], 2),

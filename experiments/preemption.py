@@ -1,7 +1,7 @@
 """Kill training with SIGKILL at random points, rerun, compare with no kill.
 
-  python experiments/preemption.py                 # 5 kills, demo config shrunk
-  python experiments/preemption.py --kills=8 --signal=TERM
+  python -m experiments.preemption                 # 5 kills, demo config shrunk
+  python -m experiments.preemption --kills=8 --signal=TERM
 
 Runs ``python -m mdr.main`` once uninterrupted (workdir A), then again in
 workdir B where the same command is killed at ``--kills`` random moments

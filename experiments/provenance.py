@@ -4,6 +4,7 @@ it, and the machine (CPU model, devices, library versions)."""
 import datetime
 import glob
 import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
@@ -15,6 +16,16 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 CODE_PATHS = ("mdr", "configs", "pyproject.toml")
+
+
+def load_module(path):
+  """The Python file at ``path`` as a module (a config file, a test helper),
+  without putting its directory on ``sys.path``."""
+  spec = importlib.util.spec_from_file_location(
+      os.path.splitext(os.path.basename(path))[0], path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
 
 
 def git_commit():

@@ -2,59 +2,64 @@
 
 Reads ``experiments/results/cifar10_cpu/random_mask/``: the runs
 (``<run>/seed<k>/{run,clean,mask_sweep,robustness}.json``, written by
-``experiments/random_mask.sh`` and ``experiments/random_mask_eval.py``), the
+``python -m experiments.run --group=random_mask``), the
 transfer matrix (``transfer/transfer.json``) and the step-cost benchmark
 (``bench_train.md``). Writes ``summary.json`` and ``random_mask.png`` there and
 returns the markdown section (``experiments/report.py`` appends it).
 
-  python experiments/random_mask_report.py    # prints the section
+  python -m experiments.random_mask_report    # prints the section
 """
 
 import glob
 import json
 import os
-import re
 import statistics
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import rerun_check  # pylint: disable=g-import-not-at-top
-import stats  # pylint: disable=g-import-not-at-top
-from seed_runs import _fmt, _read, load, robust_at, sweep_at, workdir_name  # pylint: disable=g-import-not-at-top,unused-import
+from experiments import rerun_check
+from experiments import specs
+from experiments import stats
+from experiments.specs import random_mask as spec_module
+from experiments.group_results import _fmt, _read, load, robust_at, sweep_at, workdir_name  # pylint: disable=g-import-not-at-top,unused-import
 
+SPEC = specs.get("random_mask")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "experiments", "results", "cifar10_cpu",
                        "random_mask")
 MAIN = "pgd16"              # the reference's main transfer setting
 OTHER_ARCH = "resnet_small"  # the source of another architecture
-GROUPS = (("standard", "standard (no masks)"),
-          ("rm0.5", "random mask, drop 0.5"),
-          ("rm0.7", "random mask, drop 0.7"))
-COLORS = {"standard": "black", "rm0.5": "tab:orange", "rm0.7": "tab:red"}
+# (tag, long name) of the group's runs, in the spec's order; the standard
+# network first.
+GROUPS = tuple((r.key, r.long_name) for r in SPEC.runs)
+COLORS = {r.key: r.color for r in SPEC.runs}
 
 
 def group_of(run):
-  m = re.search(r"_rm([0-9.]+)$", run)
-  return f"rm{m.group(1)}" if m else "standard"
+  """The run's tag in the group's spec, or None for a run it does not name."""
+  spec = SPEC.find(run)
+  return spec.key if spec else None
 
 
 def summarize(runs, transfer):
   """Per group: per-seed clean, attacks and transfer accuracies."""
   groups = {}
   for run, recs in runs.items():
+    if group_of(run) is None:
+      continue
     g = groups.setdefault(group_of(run), dict(run=run, seeds=[]))
     for rec in recs:
       row = dict(seed=rec["seed"], workdir=workdir_name(run, rec["seed"]),
                  clean=rec["clean"]["accuracy"],
                  run_status=rec["run"].get("status"),
                  commit=rec["run"].get("commit"))
-      for attack in ("alpha", "beta", "gamma"):
+      for attack in spec_module.MASKS:
         for ratio in (0.1, 0.2):
           row[f"{attack}@{ratio:g}"] = sweep_at(rec, attack, ratio)
-      for attack in ("fgsm", "pgd"):
+      for attack in (spec_module.ONE_STEP, spec_module.MULTI_STEP):
         for eps in (2, 8, 16):
           row[f"{attack}@{eps}"] = robust_at(rec, attack, eps)
-      row["pgd_margin@8"] = robust_at(rec, "pgd", 8, "margin")
+      row[f"{spec_module.MULTI_STEP}_margin@8"] = robust_at(
+          rec, spec_module.MULTI_STEP, 8, "margin")
       checks = (rec["robustness"] or {}).get("checks", [])
       row["sanity_failed"] = [f"{c['check']} ({c['attack']}: {c['detail']})"
                               for c in checks if not c["passed"]]
@@ -203,7 +208,7 @@ def _transfer_provenance(runs, results):
   commits = sorted({r["run"].get("commit", "")[:7] for recs in runs.values()
                     for r in recs})
   check = rerun_check.compare(results, tr["started"])
-  command = (f"`python experiments/rerun_check.py "
+  command = (f"`python -m experiments.rerun_check "
              f"{os.path.relpath(results, REPO)} --before={tr['started']}`")
   text = (f"The transfer matrix (`transfer/`, commit "
           f"{tr.get('commit', '')[:7]}, {tr['started'][:10]}) was measured on "
@@ -268,11 +273,11 @@ def section(results=RESULTS, rel="results/cifar10_cpu/random_mask"):
       "deterministic, β and γ are means over 2 draws. No GPU was available, "
       "so the full-scale ResNet-18 comparison of the reference is not run.",
       "", *_transfer_provenance(runs, results),
-      f"Commands: `bash experiments/random_mask.sh` (training and "
-      f"per-model evaluation), `python experiments/random_mask_eval.py` "
-      f"(the transfer matrix), `python experiments/extra_eval.py "
-      f"--group=random_mask --matrix --runs=...` (LaVAN), `python "
-      f"experiments/report.py` (this section). Files: `{rel}/`.", "",
+      f"Commands: `python -m experiments.run --group=random_mask` with "
+      f"`--stage=train` (training and per-model evaluation), "
+      f"`--stage=transfer` (the transfer matrix), `--stage=eval "
+      f"--evaluation=matrix` (LaVAN); `python -m experiments.run "
+      f"--stage=report` (this section). Files: `{rel}/`.", "",
       "### Clean accuracy, white-box attacks and mask attacks", "",
       "| model | seeds | clean | FGSM 8/255 | PGD-20 2/255 | PGD-20 8/255 "
       "| PGD-20 16/255 | α 20 % | β 20 % | γ 20 % |",
@@ -357,8 +362,8 @@ def section(results=RESULTS, rel="results/cifar10_cpu/random_mask"):
     rows = [l for l in open(bench).read().splitlines() if l.startswith("| ")
             and "random mask" in l]
     lines += ["### Cost", "", "Train step of the random-mask network vs the "
-              "same network without masks (`python experiments/"
-              "bench_train.py --variants='clean,random mask 0.5'`, median of "
+              "same network without masks (`python -m experiments."
+              "bench_train --variants='clean,random mask 0.5'`, median of "
               "interleaved rounds on this 2-core CPU while training ran "
               f"beside it; `{rel}/bench_train.md`): " + "; ".join(
                   f"{r.split('|')[1].strip()} {r.split('|')[6].strip()}"

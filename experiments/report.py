@@ -1,9 +1,9 @@
 r"""Build the CIFAR-10 report from the committed result files.
 
-  python experiments/report.py          # writes experiments/README.md
+  python -m experiments.report          # writes experiments/README.md
 
 Reads ``experiments/results/cifar10_<scale>/<model>/seed<k>/`` (written by
-``experiments/cifar10.py``: ``mask_sweep.json``, ``sparse_pixels.json``,
+``python -m experiments.run``: ``mask_sweep.json``, ``sparse_pixels.json``,
 ``run.json``, ``config.json``) for every scale present, and writes
 
 - ``experiments/README.md``: the matrix (a row per model, the seed's row
@@ -32,23 +32,24 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # pylint: disable=g-import-not-at-top,unused-import,g-multiple-import
 # The names below are re-exported: callers import them from this module.
-import claims
-import report_load
-import stats
-from claims import compare
-from report_load import REPO, RESULTS, MODELS, load, same_code
-from report_plots import COLORS, plot_sparse, plot_sweeps
-from report_stats import (aggregate, check, clean_accuracy, combine,
+from experiments import claims
+from experiments import report_load
+from experiments import stats
+from experiments.claims import compare
+from experiments.report_load import REPO, RESULTS, MODELS, load, same_code
+from experiments.report_plots import COLORS, plot_sparse, plot_sweeps
+from experiments.report_stats import (aggregate, check, clean_accuracy, combine,
                           summarize, sweep_entry, visible_at_threshold)
-from report_tables import (HEADLINE, attack_markdown, attacks_of, fmt_cell,
+from experiments.report_tables import (HEADLINE, attack_markdown, attacks_of, fmt_cell,
                            fmt_machine,
                            fmt_pct, matrix_markdown, rerun_headline_markdown,
                            rerun_markdown, runs_markdown, sparse_markdown)
-from seed_paper import (ATTACKS, LONG, MATRIX_RATIOS, SEED_ATTACKS,
-                        SEED_TABLE, SYMBOL)
+from experiments.seed_paper import (ATTACKS, LONG, MATRIX_RATIOS, SEED_ATTACKS,
+                        SEED_CLEAN, SEED_TABLE, SYMBOL)
+from experiments.specs.seed_paper import (CENTRAL_ATTACKS, RANDOM_PIXELS,
+                                          SALIENT_SQUARE, WORST_SQUARE)
 # pylint: enable=g-import-not-at-top,unused-import,g-multiple-import
 
 THRESHOLD = claims.FEW_PIXELS_ACCURACY  # claim (b): "more than 50 %"
@@ -105,7 +106,7 @@ def _central_markdown(summary):
   if model not in summary:
     return []
   b, g = (sweep_entry(summary, model, a, claims.RATIO)
-          for a in ("beta", "gamma"))
+          for a in CENTRAL_ATTACKS)
   if not b or not g:
     return []
   gap = claims.evaluate(claim, summary, model)["gap"]
@@ -220,9 +221,9 @@ def exhaustive_markdown(summary):
   """α (saliency) against α* (the worst-case square), per model."""
   rows = []
   for model in summary:
-    a = sweep_entry(summary, model, "alpha", claims.RATIO)
-    x = sweep_entry(summary, model, "alpha_exhaustive", claims.RATIO)
-    x0 = sweep_entry(summary, model, "alpha_exhaustive", 0.0)
+    a = sweep_entry(summary, model, SALIENT_SQUARE, claims.RATIO)
+    x = sweep_entry(summary, model, WORST_SQUARE, claims.RATIO)
+    x0 = sweep_entry(summary, model, WORST_SQUARE, 0.0)
     if a is None or x is None:
       continue
     rows.append(f"| {model} | {fmt_cell(a)} | {fmt_cell(x)} | "
@@ -259,7 +260,8 @@ def fill_markdown(summaries):
     for f in fills:
       cells.append(fmt_cell(summaries[f][m]["sparse"].get("0.9")))
     lines.append("| " + " | ".join(cells) + " |")
-    g = [claims.seeds_of(summaries[f], m, f"gamma@{claims.RATIO:g}")
+    g = [claims.seeds_of(summaries[f], m,
+                         f"{RANDOM_PIXELS}@{claims.RATIO:g}")
          for f in fills[:2]]
     if all(g):
       test, word = claims.test_difference(g[1], g[0], paired=True)
@@ -283,9 +285,10 @@ def differences_markdown(summary):
     c = s["clean"]["mean"]
     out.append(
         f"Our clean-trained model reaches {c:.2f} % clean against the seed's "
-        f"93.89 % ({c - 93.89:+.2f} points). The seed's ResNet is a full-size "
-        f"network trained to convergence on the original CIFAR-10; ours is "
-        f"`{s['model_name']}` trained for {s['epochs']:g} epochs on the JPEG "
+        f"{SEED_CLEAN:.2f} % ({c - SEED_CLEAN:+.2f} points). The seed's "
+        "ResNet is a full-size network trained to convergence on the original "
+        f"CIFAR-10; ours is `{s['model_name']}` trained for {s['epochs']:g} "
+        "epochs on the JPEG "
         "copy (quality about 75; `../shared/data/README.md` puts its cost at "
         "1–2 points for a ResNet-18). A smaller, shorter-trained model is "
         "less accurate everywhere, so compare the *shape* of the curves: the "
@@ -297,8 +300,8 @@ def differences_markdown(summary):
       e = sweep_entry(summary, "clean", a, 0.2)
       if e is None:
         continue
-      rows.append(f"| {LONG[a]} | "
-                  f"{(SEED_TABLE[a][0.2] - 10) / (93.89 - 10) * 100:.1f} % | "
+      seed = (SEED_TABLE[a][0.2] - 10) / (SEED_CLEAN - 10)
+      rows.append(f"| {LONG[a]} | {seed * 100:.1f} % | "
                   f"{(e['mean'] - 10) / (c - 10) * 100:.1f} % |")
     out.append("\n".join(rows) + "\n")
   any_run = next(iter(summary.values()))
@@ -432,18 +435,18 @@ def scale_section(scale, summary, rel, rerun=None, by_fill=None):
   if rerun is None:
     parts += [
         "No full rerun of a committed command has been compared with these "
-        "files yet (`python experiments/cifar10.py --runs=<model>:<seed> "
-        "--out=/tmp/rerun --workdirs=/tmp/rerun_w`, then `python "
-        "experiments/report.py --check=/tmp/rerun/cifar10_cpu`, which adds "
+        "files yet (`python -m experiments.run --group=mdr --runs=<model>:<seed> "
+        "--out=/tmp/rerun --workdirs=/tmp/rerun_w`, then `python -m "
+        "experiments.report --check=/tmp/rerun/cifar10_cpu`, which adds "
         "a table here). " + determinism]
   else:
     parts += [
         "A second run of the same command, from scratch in a new workdir "
-        "(`python experiments/cifar10.py --runs=<model>:<seed> "
+        "(`python -m experiments.run --group=mdr --runs=<model>:<seed> "
         "--out=/tmp/rerun --workdirs=/tmp/rerun_w`), compared cell by cell "
         "— every attack and ratio of the sweep and of the sparse-pixel curve "
         "— with the "
-        "committed files (`python experiments/report.py "
+        "committed files (`python -m experiments.report "
         "--check=/tmp/rerun/cifar10_cpu`, which writes `rerun_check.json`). "
         "A cell's spread is its ± above.\n",
         rerun_markdown(rerun), rerun_verdict(rerun),
@@ -489,7 +492,8 @@ def build(results=RESULTS, out_md=None, preamble="", postscript=""):
                                   by_fill))
   if not sections:
     raise SystemExit(f"error: no results under {results}/cifar10_*/<model>/"
-                     "seed<k>/run.json: run experiments/cifar10.py first")
+                     "seed<k>/run.json: run python -m experiments.run "
+                     "--group=mdr first")
   if not os.path.isdir(os.path.join(results, "cifar10_gpu")):
     sections.append(GPU_MISSING)
   text = preamble + "\n".join(sections) + postscript
@@ -509,7 +513,7 @@ pixels, "more than 50 %"; (c) training on clean + masked images keeps clean
 accuracy and resists all three attacks. Here each is measured, with the full
 matrix of trained models × attacks that the seed does not show.
 
-*This file is generated* by `python experiments/report.py` from the result
+*This file is generated* by `python -m experiments.report` from the result
 files under `experiments/results/`; do not edit it by hand (edit the prose in
 `experiments/report.py`).
 
@@ -517,28 +521,34 @@ files under `experiments/results/`; do not edit it by hand (edit the prose in
 
 ```bash
 pip install -e '.[test]'
-python experiments/cifar10.py      # CPU scale: clean, masked, mixed (seeds 0-2), then masked_all, masked_sparse
-python experiments/extra_eval.py --group=mdr --matrix --runs=clean:0,masked:0,mixed:0   # PGD, LaVAN
-python experiments/cifar10.py --transfer   # black-box transfer from the clean seeds
-python experiments/report.py       # this file, summary.json and the plots
+python -m experiments.run --help                  # the experiment groups
+python -m experiments.run --group=mdr              # CPU scale: clean, masked, mixed (seeds 0-2), then masked_all, masked_sparse
+python -m experiments.run --group=mdr --stage=eval --evaluation=matrix   # PGD, LaVAN
+python -m experiments.run --group=mdr --stage=transfer   # black-box transfer from the clean seeds
+python -m experiments.run --stage=report           # this file, summary.json and the plots
 ```
+
+Each group (`mdr`, `random_mask`, `adversarial`, `frontier`, ...) is one spec,
+`experiments/specs/<group>.py`: its runs and their flags, seeds, evaluation
+settings, later evaluations and transfer matrix; the runner and the reports
+read it.
 
 The last three feed the model × attack matrix at the end of this file: the
 PGD and LaVAN columns of the seed's models (`extra_eval/` in each seed's
 directory, with its own `run.json`) and their transfer column
 (`results/cifar10_cpu/transfer/`).
 
-`python experiments/cifar10.py --scale=cpu_resnet8` makes the first CPU scale
-(ResNet-8) and `--scale=gpu` the full-width fast network on one GPU. The
-script skips runs whose `run.json` says done and resumes an interrupted one
-from its checkpoints.
+`--group=mdr_resnet8` makes the first CPU scale (ResNet-8) and
+`--group=mdr_gpu` the full-width fast network on one GPU. The runner skips
+runs whose `run.json` says done and resumes an interrupted one from its
+checkpoints.
 
 Each run is `python -m mdr.main --config configs/<name>.py:<scale>
 --config.data.path=../shared/data/cifar10-jpeg.zip --config.seed=<k>` (the
 exact command is in each `run.json`): it trains, then writes the mask sweep
 (α, β, γ, α-pixels at 0–20 % hidden, and at the fast-network scales the
 worst-case square α* on a fixed subset, each under zero and mean fill) and
-the sparse-pixel curve (γ up to 99 % hidden). `experiments/cifar10.py` copies
+the sparse-pixel curve (γ up to 99 % hidden). The runner copies
 the small eval files into `experiments/results/cifar10_<scale>/<model>/seed<k>/`
 — `mask_sweep.json`, `sparse_pixels.json` (the eval schema: `attack, fill,
 ratio, hidden_pixels, accuracy, std, n`), `mask_sweep_mean.json` and
@@ -556,8 +566,8 @@ the results.
 
 GPU_MISSING = """## CIFAR-10 on one GPU: not run
 
-No GPU was available when these results were made. `python
-experiments/cifar10.py --scale=gpu --zip=<the zip>` trains and evaluates
+No GPU was available when these results were made. `python -m
+experiments.run --group=mdr_gpu --data=<the zip>` trains and evaluates
 three seeds each of `clean`, `masked` and `mixed` on the full-width fast
 network (airbench94's recipe, 9.9 epochs, bf16; `configs/<name>.py:gpu`),
 with the same evaluation as the CPU scale on all 10,000 test images; its
@@ -589,22 +599,23 @@ def main(argv):
       json.dump(record, f, indent=1)
     print(rerun_markdown(record))
     return
-  import adversarial_report  # pylint: disable=g-import-not-at-top
-  import random_mask_report  # pylint: disable=g-import-not-at-top
+  import importlib  # pylint: disable=g-import-not-at-top
+  from experiments import specs  # pylint: disable=g-import-not-at-top
   sections = []
-  for name, module in (("random_mask", random_mask_report),
-                       ("adversarial", adversarial_report)):
-    d = os.path.join(args.results, "cifar10_cpu", name)
-    if os.path.isdir(d):
+  for name in specs.names():   # each group's own section, in spec order
+    group = specs.get(name)
+    d = os.path.join(args.results, group.results)
+    if group.section and os.path.isdir(d):
+      module = importlib.import_module(f"experiments.{group.section}")
       sections.append(module.section(d, os.path.relpath(
           d, os.path.dirname(os.path.abspath(args.out)))))
-  import matrix_report  # pylint: disable=g-import-not-at-top
+  from experiments import matrix_report
   cpu = os.path.join(args.results, "cifar10_cpu")
   if os.path.isdir(cpu):
     sections.append(matrix_report.section(cpu, os.path.relpath(
         cpu, os.path.dirname(os.path.abspath(args.out)))))
     matrix_report.write(cpu)
-  import lavan_report  # pylint: disable=g-import-not-at-top
+  from experiments import lavan_report
   sections.append(lavan_report.section(args.results, os.path.relpath(
       args.results, os.path.dirname(os.path.abspath(args.out)))))
   extra = "\n".join(s for s in sections if s)

@@ -1,13 +1,13 @@
 """Reading the CIFAR-10 result files, and asking git about their commits.
 
 A scale's directory (``experiments/results/cifar10_<scale>/``) holds a
-``<model>/seed<k>/`` per run, written by ``experiments/cifar10.py``:
+``<model>/seed<k>/`` per run, written by ``python -m experiments.run``:
 ``run.json`` (command, commit, wall time, machine), ``mask_sweep.json`` and
 ``sparse_pixels.json`` (the eval schema: ``attack, ratio, hidden_pixels,
 accuracy, std, n``, and ``fill`` in newer runs) and ``config.json``; the
 same two files per further fill (``mask_sweep_<fill>.json``,
 ``sparse_pixels_<fill>.json``, ``eval.extra_fills``); and, once a rerun has
-been compared with it (``python experiments/report.py --check``),
+been compared with it (``python -m experiments.report --check``),
 ``rerun_check.json``. Runs whose ``run.json`` is not done are left out.
 """
 
@@ -17,15 +17,14 @@ import os
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import provenance  # pylint: disable=g-import-not-at-top
+from experiments import provenance
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "experiments", "results")
 # The trained models, in the report's order (others follow, sorted).
 MODELS = ("clean", "masked", "masked_all", "mixed", "masked_sparse")
 # The model trained without masks: the standard network, whose seeds are the
-# sources of the black-box transfer onto the others (cifar10.py --transfer).
+# sources of the black-box transfer onto the others (``--stage=transfer``).
 STANDARD = "clean"
 
 

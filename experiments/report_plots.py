@@ -10,12 +10,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
-from claims import FEW_PIXELS_ACCURACY  # pylint: disable=g-import-not-at-top
-from report_stats import sweep_entry  # pylint: disable=g-import-not-at-top
-from seed_paper import ATTACKS  # pylint: disable=g-import-not-at-top
-from seed_paper import LONG  # pylint: disable=g-import-not-at-top
-from seed_paper import MATRIX_RATIOS  # pylint: disable=g-import-not-at-top
-from seed_paper import SEED_TABLE  # pylint: disable=g-import-not-at-top
+from experiments.claims import FEW_PIXELS_ACCURACY  # pylint: disable=g-import-not-at-top
+from experiments.report_stats import sweep_entry  # pylint: disable=g-import-not-at-top
+from experiments.seed_paper import ATTACKS  # pylint: disable=g-import-not-at-top
+from experiments.seed_paper import LONG  # pylint: disable=g-import-not-at-top
+from experiments.seed_paper import MATRIX_RATIOS  # pylint: disable=g-import-not-at-top
+from experiments.seed_paper import SEED_TABLE  # pylint: disable=g-import-not-at-top
 
 COLORS = {"clean": "black", "masked": "tab:green", "masked_all": "tab:purple",
           "mixed": "tab:orange", "masked_sparse": "tab:cyan"}

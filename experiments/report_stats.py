@@ -14,10 +14,10 @@ import math
 
 import statistics
 
-from claims import FEW_PIXELS_ACCURACY
-from report_load import load
-from report_load import ratio_key
-from seed_paper import ATTACKS
+from experiments.claims import FEW_PIXELS_ACCURACY
+from experiments.report_load import load
+from experiments.report_load import ratio_key
+from experiments.seed_paper import ATTACKS
 
 
 def combine(values, draw_stds):

@@ -5,16 +5,14 @@ attack with the spread, the sparse-pixel curve, the runs (seeds, wall
 times, commits, machines) and the tables of ``report.py --check``.
 """
 
-from report_load import same_code
-from report_stats import sweep_entry
-from seed_paper import ATTACKS
-from seed_paper import MATRIX_RATIOS
-from seed_paper import SEED_TABLE
-from seed_paper import SYMBOL
-
-# The cells the seed's central observation and claim (c) rest on.
-HEADLINE = ("sweep alpha@0", "sweep alpha@0.2", "sweep beta@0.2",
-            "sweep gamma@0.2")
+from experiments.report_load import same_code
+from experiments.report_stats import sweep_entry
+from experiments.seed_paper import ATTACKS
+from experiments.seed_paper import MATRIX_RATIOS
+from experiments.seed_paper import SEED_CLEAN
+from experiments.seed_paper import SEED_TABLE
+from experiments.seed_paper import SYMBOL
+from experiments.specs.seed_paper import HEADLINE  # cells the claims rest on
 
 
 def fmt_pct(x, digits=0):
@@ -72,7 +70,7 @@ def matrix_markdown(summary):
       f"{SYMBOL[a]} {r * 100:.0f}%" for a, r in cols]
   lines = [_row(head), "|---" * len(head) + "|"]
   seed_cells = ["**seed paper** (ResNet, clean)", "—",
-                f"{SEED_TABLE['alpha'][0.0]:.2f}"]
+                f"{SEED_CLEAN:.2f}"]
   for a, r in cols:
     seed_cells.append(f"{SEED_TABLE[a][r]:.2f}" if a in SEED_TABLE else "—")
   lines.append(_row(seed_cells))

@@ -7,7 +7,7 @@ training's to every digit. The earlier files are read from git: for each
 a finished run that started before ``before`` (an ISO time, e.g. when an
 evaluation over the earlier models, such as a transfer matrix, ended).
 
-  python experiments/rerun_check.py experiments/results/cifar10_cpu/random_mask \
+  python -m experiments.rerun_check experiments/results/cifar10_cpu/random_mask \
       --before=2026-11-27T14:20:53
 
 Used by ``random_mask_report`` to say whether a transfer matrix measured on
@@ -20,8 +20,7 @@ import os
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import provenance  # pylint: disable=g-import-not-at-top
+from experiments import provenance
 
 REPO = provenance.REPO
 FILES = ("clean", "mask_sweep", "robustness")

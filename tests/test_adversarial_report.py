@@ -4,9 +4,7 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), "experiments"))
-import adversarial_report  # pylint: disable=g-import-not-at-top
+from experiments import adversarial_report
 
 
 def _write(path, obj):

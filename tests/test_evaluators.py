@@ -150,3 +150,39 @@ def test_suites_run_in_the_order_written(shapes, tmp_path, monkeypatch):
   evaluate.evaluate(tiny_config(**{"eval.suites": ("mask_sweep", "clean")}),
                     str(tmp_path), StubModel(), {}, shapes, train.make_mesh())
   assert order == ["mask_sweep", "clean"]
+
+
+def test_every_matrix_column_reads_its_cell_or_says_why_not():
+  """Every column of the matrix spec: its evaluator has a table; with no
+  result files the cell is empty and names what is missing; with its own
+  file the cell is that file's number."""
+  from experiments.specs import matrix  # pylint: disable=g-import-not-at-top
+  empty = evaluators.Reading(file=lambda stem: None, config={}, run="r",
+                             seed=0, shared={"transfer": None})
+  for col in matrix.COLUMNS:
+    table = evaluators.get(col.evaluator).table
+    params = col.kwargs
+    assert table.key(params) and table.header(params)
+    value, why, mark = table.cell(empty, params)
+    assert value is None and why and mark == "", (col, why)
+  files = {"clean": {"accuracy": 81.5},
+           "mask_sweep": [{"attack": "alpha", "ratio": 0.2, "fill": "zero",
+                           "accuracy": 35.0},
+                          {"attack": "alpha", "ratio": 0.2, "fill": "mean",
+                           "accuracy": 99.0}],
+           "robustness": {"records": [
+               {"attack": "pgd", "kind": "sweep", "loss": "ce",
+                "eps": 8 / 255, "accuracy": 1.0},
+               {"attack": "fgsm", "kind": "sweep", "loss": "ce",
+                "eps": 8 / 255, "accuracy": 40.0}]}}
+  reading = evaluators.Reading(file=files.get, config={"train": {
+      "mode": "fgsm_rs"}}, run="r", seed=0, shared={})
+  by_key = {evaluators.get(c.evaluator).table.key(c.kwargs): c
+            for c in matrix.COLUMNS}
+  cell = lambda key: evaluators.get(by_key[key].evaluator).table.cell(
+      reading, by_key[key].kwargs)
+  assert cell("clean") == (81.5, None, "")
+  assert cell("alpha@0.2") == (35.0, None, "")   # the zero fill's
+  assert cell("beta@0.2") == (None, "no beta in mask_sweep.json", "")
+  # FGSM-trained, robust to FGSM and not to PGD: catastrophic overfitting.
+  assert cell("pgd@8") == (1.0, None, "†")

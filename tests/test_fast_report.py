@@ -3,11 +3,9 @@
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), "experiments"))
-import fast_report  # pylint: disable=g-import-not-at-top
+from experiments import fast_report
 
-BENCH = """$ python experiments/bench_train.py --models=airbench@0.25,airbench@1.0 --variants=clean
+BENCH = """$ python -m experiments.bench_train --models=airbench@0.25,airbench@1.0 --variants=clean
 backend=cpu devices=1 models=['airbench@0.25', 'airbench@1.0'] dtype=float32 steps/round=2 rounds=5 load=4.00
 
 | network | batch | mode | steps/s (median) | images/s | step time vs the network's clean | first call (compile) s |
@@ -23,7 +21,7 @@ def test_width_section_scales_the_measured_run_by_the_benchmark(tmp_path):
   (tmp_path / "bench_widths.md").write_text(BENCH)
   rows, command = fast_report.bench_widths(str(tmp_path))
   assert rows == [(0.25, 200.0), (1.0, 50.0)]
-  assert command.startswith("python experiments/bench_train.py")
+  assert command.startswith("python -m experiments.bench_train")
   runs = {"airbench_w0.25_e8": [dict(
       model="airbench", width=0.25, epochs=8, wall_min=12.0, accuracy=83.0,
       no_tta=82.0, load=(1.0, 1.0))]}

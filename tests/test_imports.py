@@ -81,3 +81,48 @@ def test_no_import_circle_in_mdr():
            if not all(b.startswith(a + ".") or a.startswith(b + ".")
                       for a, b in zip(c, c[1:]))]
   assert not found, "\n".join(" -> ".join(c) for c in found)
+
+
+def _experiment_files(skip=("specs", "reference")):
+  for d, dirs, names in os.walk(os.path.join(REPO, "experiments")):
+    dirs[:] = [x for x in dirs if x not in skip and x != "results"]
+    for n in names:
+      if n.endswith(".py"):
+        yield os.path.join(d, n)
+
+
+def test_experiments_hold_no_path_hacks_run_name_grammar_or_attack_names():
+  """``experiments/`` is a package (no ``sys.path.insert``), reads groups and
+  runs from its specs (no regular expression over run names) and names no
+  attack outside the registries and the specs (``experiments/specs/``, the
+  data): every string constant equal to a registered attack name is one."""
+  from mdr import attacks  # pylint: disable=g-import-not-at-top
+  names = set(attacks.names())
+  found = []
+  for path in _experiment_files():
+    tree = ast.parse(open(path).read(), path)
+    rel = os.path.relpath(path, REPO)
+    for node in ast.walk(tree):
+      if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+          and node.func.attr == "insert"
+          and isinstance(node.func.value, ast.Attribute)
+          and node.func.value.attr == "path"):
+        found.append(f"{rel}:{node.lineno}: sys.path.insert")
+      if isinstance(node, (ast.Import, ast.ImportFrom)):
+        mods = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                else [node.module or ""])
+        # Benchmarks parse compiler output; nothing else parses text.
+        if "re" in mods and not os.path.basename(path).startswith("bench_"):
+          found.append(f"{rel}:{node.lineno}: imports re")
+      if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+          and node.value in names):
+        found.append(f"{rel}:{node.lineno}: attack name {node.value!r}")
+  assert not found, found
+  # The scan sees the specs' names when it is pointed at them.
+  specs_dir = os.path.join(REPO, "experiments", "specs", "matrix.py")
+  tree = ast.parse(open(specs_dir).read())
+  assert any(isinstance(n, ast.Constant) and n.value == "alpha"
+             for n in ast.walk(tree))
+  assert not os.path.exists(os.path.join(REPO, "experiments", "cifar10.py"))
+  assert not [n for n in os.listdir(os.path.join(REPO, "experiments"))
+              if n.endswith(".sh")]

@@ -7,8 +7,7 @@ import sys
 
 from conftest import REPO
 
-sys.path.insert(0, os.path.join(REPO, "experiments"))
-import lavan_report  # pylint: disable=g-import-not-at-top,wrong-import-position
+from experiments import lavan_report
 
 
 def _write(root, name, status, success):

@@ -5,10 +5,8 @@ import os
 import shutil
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), "experiments"))
-import adversarial_report  # pylint: disable=g-import-not-at-top
-import matrix_report  # pylint: disable=g-import-not-at-top
+from experiments import adversarial_report
+from experiments import matrix_report
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 E8 = "airbench_w0.25_e8"
@@ -370,13 +368,13 @@ def test_catastrophic_overfitting_sources_and_patch_share(tmp_path):
 def test_a_run_json_without_status_counts_as_done_everywhere(tmp_path):
   """Runs made before run.json was written at the start have no status:
   both loaders (the report's and the matrix's) count them as done."""
-  import report_load  # pylint: disable=g-import-not-at-top
-  import seed_runs  # pylint: disable=g-import-not-at-top
+  from experiments import report_load  # pylint: disable=g-import-not-at-top
+  from experiments import group_results  # pylint: disable=g-import-not-at-top
   d = tmp_path / "clean" / "seed0"
   _seed(d, 80.0, {("alpha", 0.2): 40.0}, 8.0, sparse={0.9: 20.0})
   _write(d / "run.json", {"seed": 0, "commit": "abc"})
-  assert [r["seed"] for r in seed_runs.load(str(tmp_path))["clean"]] == [0]
+  assert [r["seed"] for r in group_results.load(str(tmp_path))["clean"]] == [0]
   assert [r["seed"] for r in report_load.load(str(tmp_path))["clean"]] == [0]
   _write(d / "run.json", {"seed": 0, "status": "running"})
-  assert seed_runs.load(str(tmp_path)) == {}
+  assert group_results.load(str(tmp_path)) == {}
   assert report_load.load(str(tmp_path)) == {}

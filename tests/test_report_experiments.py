@@ -1,31 +1,11 @@
 """experiments/report.py: aggregation, the 50 % threshold, the report text."""
 
-import importlib.util
 import json
 import os
 
 import pytest
 
-from conftest import REPO
-
-
-def _module(name):
-  spec = importlib.util.spec_from_file_location(
-      name, os.path.join(REPO, "experiments", f"{name}.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
-report = _module("report")
-_RUNNER = []
-
-
-def _runner():
-  """experiments/cifar10.py, loaded once (it defines absl flags)."""
-  if not _RUNNER:
-    _RUNNER.append(_module("cifar10"))
-  return _RUNNER[0]
+from experiments import report
 RATIOS = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2)
 SPARSE = (0.0, 0.5, 0.9, 0.99)
 
@@ -266,30 +246,14 @@ def test_check_compares_a_rerun_cell_by_cell(tmp_path):
 
 
 def test_build_without_results_says_what_to_run(tmp_path):
-  with pytest.raises(SystemExit, match="run experiments/cifar10.py first"):
+  with pytest.raises(SystemExit, match="run python -m experiments.run --group=mdr first"):
     report.build(results=str(tmp_path))
 
 
-def test_runner_records_cpu_and_versions():
+def test_provenance_records_cpu_and_versions():
   import jax  # pylint: disable=g-import-not-at-top
-  cifar10 = _runner()
-  prov = cifar10.provenance
-  assert prov.versions()["jax"] == jax.__version__
-  assert prov.versions(("no-such-package-xyz",)) == {
+  from experiments import provenance  # pylint: disable=g-import-not-at-top
+  assert provenance.versions()["jax"] == jax.__version__
+  assert provenance.versions(("no-such-package-xyz",)) == {
       "no-such-package-xyz": None}
-  assert isinstance(prov.cpu_model(), str) and prov.cpu_model()
-
-
-def test_runner_rejects_bad_runs():
-  cifar10 = _runner()
-  assert cifar10.parse_runs("clean:0, mixed:1") == [("clean", 0),
-                                                    ("mixed", 1)]
-  with pytest.raises(Exception, match="'cleen' is not known"):
-    cifar10.parse_runs("cleen:0")
-  with pytest.raises(Exception, match="needs a seed"):
-    cifar10.parse_runs("clean")
-  cmd = cifar10.command("masked_all", 3, "cpu", None, "/d.zip", "/w")
-  assert cmd[1:] == ["-m", "mdr.main", "--config=configs/masked.py:cpu",
-                     "--config.data.path=/d.zip", "--config.seed=3",
-                     "--workdir=/w",
-                     '--config.train.mask_types=("alpha","beta","gamma")']
+  assert isinstance(provenance.cpu_model(), str) and provenance.cpu_model()

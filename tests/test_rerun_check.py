@@ -6,9 +6,7 @@ import os
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), "experiments"))
-import rerun_check  # pylint: disable=g-import-not-at-top
+from experiments import rerun_check
 
 
 def _git(repo, *args):

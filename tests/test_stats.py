@@ -6,9 +6,7 @@ import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), "experiments"))
-import stats  # pylint: disable=g-import-not-at-top
+from experiments import stats
 
 
 def test_welch_matches_reference_values():
@@ -51,7 +49,7 @@ def test_one_sample_and_paired_tests_match_reference_values():
 
 
 def test_claim_tests_subtract_the_threshold_and_pair_one_models_cells():
-  import claims  # pylint: disable=g-import-not-at-top
+  from experiments import claims  # pylint: disable=g-import-not-at-top
   # Welch against a threshold: 72 vs 73 +- 1 is within 3 points, but at
   # n = 2 + 3 not significantly (the report's claim (c) on such numbers).
   test, word = claims.test_difference([72.0, 72.0], [74.0, 72.0, 73.0],
@@ -76,7 +74,7 @@ def test_claim_tests_subtract_the_threshold_and_pair_one_models_cells():
 
 
 def test_every_seed_criterion_needs_two_seeds_for_a_verdict():
-  import claims  # pylint: disable=g-import-not-at-top
+  from experiments import claims  # pylint: disable=g-import-not-at-top
   claim = claims.CLAIM["b"]
 
   def summary(visible):

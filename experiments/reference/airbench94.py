@@ -2,7 +2,7 @@
 # commit f1c599c4af24aca803e3e65a6a7e52a502e09d0e; MIT licence, LICENSE-airbench here),
 # changed only to run on a CPU in float32 and to read CIFAR-10 from a local image zip.
 # Every change is marked "# mdr:"; nothing of the recipe, network or evaluation changed.
-# Run through experiments/fidelity.py (python experiments/fidelity.py --help).
+# Run through experiments/fidelity.py (python -m experiments.fidelity --help).
 #
 # Uncompiled variant of airbench94_compiled.py
 # 3.83s runtime on an A100; 0.36 PFLOPs.
@@ -499,4 +499,4 @@ def main(run, data_path='cifar10', seed=None):  # mdr: data path and seed as arg
 
 if __name__ == "__main__":
     # mdr: run through experiments/fidelity.py, which passes the data path and seeds
-    sys.exit('run python experiments/fidelity.py --side=reference --seed=K --data=ZIP')
+    sys.exit('run python -m experiments.fidelity --side=reference --seed=K --data=ZIP')

@@ -17,7 +17,9 @@ from mdr.evaluators.registry import Evaluator
 from mdr.evaluators.registry import get
 from mdr.evaluators.registry import names
 from mdr.evaluators.registry import register
+from mdr.evaluators.registry import Reading
 from mdr.evaluators.registry import REGISTRY
+from mdr.evaluators.registry import Table
 from mdr.evaluators.registry import unregister
 
 # Each module registers its entry when imported: one line per evaluator,

@@ -176,9 +176,69 @@ def check(config) -> None:
   registry.check_int("eval.draws", ec.draws, 1, "a positive integer")
 
 
+def _fill_of(reading, params):
+  """(the column's fill, the run's default fill for records without one)."""
+  fill = params.get("fill", "zero")
+  return fill, reading.config.get("eval", {}).get("fill", fill)
+
+
+def _cell(reading, params):
+  """``params``: attack, ratio (hidden share), fill (default "zero")."""
+  attack, ratio = params["attack"], params["ratio"]
+  fill, default_fill = _fill_of(reading, params)
+  sweep = reading.file("mask_sweep")
+  if sweep is None:
+    return None, "no mask_sweep.json", ""
+  same = [r for r in sweep if r.get("fill", default_fill) == fill]
+  for r in same:
+    if r["attack"] == attack and abs(r["ratio"] - ratio) < 1e-9:
+      return r["accuracy"], None, ""
+  if not any(r["attack"] == attack for r in sweep):
+    return None, f"no {attack} in mask_sweep.json", ""
+  if not any(r["attack"] == attack for r in same):
+    return None, f"mask_sweep.json has {attack} under another fill only", ""
+  return None, f"mask_sweep.json has no {attack} at {ratio * 100:g} % hidden", ""
+
+
+def _costly_name(entry):
+  """"α* (the worst-case square)" from the display "α* (worst-case square)"."""
+  inner = entry.display.partition("(")[2].rstrip(")")
+  return f"{entry.symbol} (the {inner})" if inner else entry.symbol
+
+
+def _describe(params_list, readings, names):
+  """The mask columns' clause: ratio, fill and the test images measured
+  (a costly attack's subset apart)."""
+  del names
+  ratios = sorted({p["ratio"] for p in params_list})
+  fills = sorted({p.get("fill", "zero") for p in params_list})
+  sizes, costly = set(), {}
+  for reading in readings:
+    for r in reading.file("mask_sweep") or []:
+      if not r.get("n"):
+        continue
+      if r["attack"] in attacks.REGISTRY and attacks.get(r["attack"]).costly:
+        costly.setdefault(r["attack"], set()).add(r["n"])
+      else:
+        sizes.add(r["n"])
+  join = lambda s: "/".join(f"{x:,}" for x in sorted(s))
+  text = (f"mask attacks at {'/'.join(f'{r * 100:g}' for r in ratios)} % "
+          f"hidden with {'/'.join(fills)} fill")
+  if sizes:
+    text += f" on {join(sizes)} test images"
+  for name in sorted(costly):
+    text += f", {_costly_name(attacks.get(name))} on {join(costly[name])} of them"
+  return text
+
+
 EVALUATOR = registry.register(registry.Evaluator(
     name="mask_sweep", run=run, check=check, stream=registry.ROOT,
     doc="occlusion attacks of eval.attacks over eval.ratios, per fill",
     fields=("attacks", "ratios", "draws", "costly_images", "costly_ratios",
             "fill", "extra_fills", "tta"),
-    files=("mask_sweep",)))
+    files=("mask_sweep",),
+    table=registry.Table(
+        key=lambda p: f"{p['attack']}@{p['ratio']:g}",
+        header=lambda p: (f"{attacks.get(p['attack']).symbol} "
+                          f"{p['ratio'] * 100:g} %"),
+        cell=_cell, describe=_describe)))

@@ -5,6 +5,7 @@ its files are ``mdr.patch_eval`` (``patch.{json,md,png}``,
 
 from __future__ import annotations
 
+import statistics
 import time
 
 from absl import logging
@@ -73,6 +74,51 @@ def check(config) -> None:
     registry.fail("eval.patch_step_size", ec.patch_step_size, "a number > 0")
 
 
+def _cell(reading, params):
+  """``params``: variant ("per_image" | "universal"), domain ("image" |
+  "network"); the cell is the mean targeted success (%)."""
+  patch = reading.file("patch")
+  hits = [r["hit_target"] for r in (patch or {}).get("records", [])
+          if r.get("variant") == params["variant"]
+          and r.get("domain") == params["domain"]]
+  if hits:
+    return statistics.fmean(hits), None, ""
+  return None, ("no patch.json" if patch is None else
+                f"patch.json has no {params['variant']} "
+                f"{params['domain']}-domain patch"), ""
+
+
+def _describe(params_list, readings, names):
+  """The patch columns' clause: side, share of the image, images."""
+  del names
+  images, side, share = set(), set(), set()
+  pixels = params_list[0].get("image_pixels", 32 * 32)
+  for reading in readings:
+    patch = reading.file("patch")
+    if not patch:
+      continue
+    if patch.get("n"):
+      images.add(patch["n"])
+    side.update(r["side"] for r in patch.get("records", []) if r.get("side"))
+    share.update(r["pixels"] / pixels for r in patch.get("records", [])
+                 if r.get("pixels"))
+  if not images:
+    return ""
+  join = lambda s: "/".join(f"{x:,}" for x in sorted(s))
+  sides = join(side)
+  domains = {p["domain"] for p in params_list}
+  values = ("with values in [0, 1]" if domains == {"image"} else
+            "unconstrained (network domain)" if domains == {"network"} else
+            "in the image and the network domain")
+  name = attacks.get("lavan").symbol
+  return (f"{name}: a {sides}×{sides} patch "
+          f"({'/'.join(f'{x * 100:.1f}' for x in sorted(share))} % of the "
+          f"image, the nearest square to {name}'s 2 %), {values}, per image "
+          f"on the correctly classified of {join(images)} test images and "
+          f"universal (one patch for a target class, at random positions), "
+          f"its targeted success in % (lower is more robust)")
+
+
 EVALUATOR = registry.register(registry.Evaluator(
     name="patch", run=run, check=check, stream=3,
     doc="LaVAN patches per image and universal, the seed's rates",
@@ -82,4 +128,9 @@ EVALUATOR = registry.register(registry.Evaluator(
             "patch_restarts", "patch_random_candidates",
             "patch_universal_targets", "patch_universal_steps",
             "patch_transfer_workdirs", "tta"),
-    files=("patch", "patch_examples")))
+    files=("patch", "patch_examples"),
+    table=registry.Table(
+        key=lambda p: f"lavan_{p['variant']}",
+        header=lambda p: (f"{attacks.get('lavan').symbol} "
+                          f"{p['variant'].replace('_', ' ')}"),
+        cell=_cell, describe=_describe)))

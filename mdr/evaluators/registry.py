@@ -42,6 +42,8 @@ class Evaluator:
     stream: ``None`` (salt by name), ``ROOT`` (the root key itself: the
       evaluator salts its attacks by name) or an int (a fixed stream).
     files: the stems of the files it writes under ``eval/``.
+    table: how its result files become columns of a results table (the
+      model × attack matrix of ``experiments/``), or None.
   """
   name: str
   run: Callable[["Context"], Any]
@@ -50,6 +52,54 @@ class Evaluator:
   check: Optional[Callable[[Any], None]] = None
   stream: Any = None
   files: tuple[str, ...] = ()
+  table: Optional["Table"] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Reading:
+  """One trained run's seed as a report reads it.
+
+  Attributes:
+    file: ``file(stem)`` -> the parsed ``<stem>.json`` of the seed (a later
+      evaluation's file over an earlier one), or None when absent.
+    config: the run's ``config.json`` as a dict ({} when absent).
+    run: the run's name; seed: its seed.
+    shared: what belongs to the run's group rather than to one run:
+      ``"group"`` and ``"group_label"`` (its name and label), ``"transfer"``
+      (its transfer matrix: records, standard sources, images, settings; or
+      None) and ``"transfer_missing"`` (why there is none).
+  """
+  file: Callable[[str], Any]
+  config: dict
+  run: str
+  seed: int
+  shared: dict
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+  """How an evaluator's result files become table columns.
+
+  A column is this evaluator with ``params`` (a dict, written in an
+  experiment spec, e.g. ``{"attack": "alpha", "ratio": 0.2}``).
+
+  Attributes:
+    key: ``key(params)`` -> the column's key (in ``matrix.json``).
+    header: ``header(params)`` -> its heading.
+    cell: ``cell(reading, params)`` -> ``(value, why, mark)``: the value (or
+      None and why it is not measured, read off the files) and a mark ("" or
+      a footnote sign).
+    describe: ``describe(params_list, readings, names)`` -> one clause saying
+      what the evaluator's columns measure (sizes read off the files), or "";
+      ``names(readings)`` words the table rows those readings belong to.
+    footnote: ``footnote(params, who)`` -> the sentence explaining the mark
+      of the rows ``who`` (a text naming them), or None.
+  """
+  key: Callable[[dict], str]
+  header: Callable[[dict], str]
+  cell: Callable[[Reading, dict], tuple]
+  describe: Optional[Callable[[list, list, Callable], str]] = None
+  footnote: Optional[Callable[[dict, str], str]] = None
 
 
 REGISTRY: dict[str, Evaluator] = {}

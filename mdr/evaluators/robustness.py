@@ -61,9 +61,78 @@ def check(config) -> None:
                      "an integer >= 0 (0 = all)")
 
 
+def _at(rob, attack, eps, loss):
+  for r in (rob or {}).get("records", []):
+    if (r["attack"] == attack and r["kind"] == "sweep" and r["loss"] == loss
+        and abs(r["eps"] * 255 - eps) < 1e-6):
+      return r["accuracy"]
+  return None
+
+
+def overfit(reading, params, value):
+  """Catastrophic overfitting (Wong et al. 2020) of the run: trained on
+  adversarial examples (its objective's registry metadata), robust to the
+  one-step attack ``params["one_step"]`` at the column's ε (more than
+  ``overfit_gap`` points above ``value``) and not to this column's attack
+  (``value`` below ``overfit_below`` %)."""
+  from mdr import objectives  # pylint: disable=g-import-not-at-top
+  if "one_step" not in params or value is None:
+    return False
+  one = _at(reading.file("robustness"), params["one_step"], params["eps"],
+            "ce")
+  mode = reading.config.get("train", {}).get("mode")
+  return (mode in objectives.REGISTRY and objectives.get(mode).adversarial
+          and one is not None and value < params["overfit_below"]
+          and one - value > params["overfit_gap"])
+
+
+def _cell(reading, params):
+  """``params``: attack, eps (/255), loss ("ce"), steps (for the heading);
+  optionally one_step, overfit_below, overfit_gap (the † mark)."""
+  rob = reading.file("robustness")
+  value = _at(rob, params["attack"], params["eps"], params.get("loss", "ce"))
+  if value is None:
+    symbol = attacks.get(params["attack"]).symbol
+    return None, ("no robustness.json" if rob is None else
+                  f"robustness.json has no {symbol} at {params['eps']:g}/255"), ""
+  return value, None, "†" if overfit(reading, params, value) else ""
+
+
+def _name(params):
+  return f"{attacks.get(params['attack']).symbol}-{params['steps']}"
+
+
+def _describe(params_list, readings, names):
+  del names
+  out = []
+  for p in params_list:
+    sizes = {r["n"] for reading in readings
+             for r in (reading.file("robustness") or {}).get("records", [])
+             if r["attack"] == p["attack"] and r["kind"] == "sweep"
+             and abs(r["eps"] * 255 - p["eps"]) < 1e-6 and r.get("n")}
+    if sizes:
+      out.append(f"{_name(p)} on {'/'.join(f'{x:,}' for x in sorted(sizes))}"
+                 " test images")
+  return "; ".join(out)
+
+
+def _footnote(params, who):
+  one = attacks.get(params["one_step"]).symbol
+  return (f"† Catastrophic overfitting (Wong et al. 2020) in {who}: its "
+          f"accuracy under {one} at {params['eps']:g}/255 is more than "
+          f"{params['overfit_gap']:g} points above its accuracy under "
+          f"{_name(params)}, which is below {params['overfit_below']:g} % (the "
+          f"model resists the one-step attack it trained on, not the "
+          f"multi-step one).")
+
+
 EVALUATOR = registry.register(registry.Evaluator(
     name="robustness", run=run, check=check, stream=2,
     doc="FGSM/PGD of eval.attacks over eval.pgd_eps, with sanity checks",
     fields=("attacks", "pgd_eps", "pgd_steps", "robust_images", "draws",
             "tta"),
-    files=("robustness",)))
+    files=("robustness",),
+    table=registry.Table(
+        key=lambda p: f"{p['attack']}@{p['eps']:g}",
+        header=lambda p: f"{_name(p)} {p['eps']:g}/255",
+        cell=_cell, describe=_describe, footnote=_footnote)))

@@ -37,9 +37,38 @@ def check(config) -> None:
                      "a positive integer")
 
 
+def _cell(reading, params):
+  """``params``: attack (the curve's), ratio (hidden share), fill."""
+  ratio = params["ratio"]
+  fill = params.get("fill", "zero")
+  default_fill = reading.config.get("eval", {}).get("fill", fill)
+  curve = reading.file("sparse_pixels")
+  if curve is None:
+    return None, "no sparse_pixels.json", ""
+  value = [r["accuracy"] for r in curve
+           if r.get("fill", default_fill) == fill
+           and round(float(r["ratio"]), 6) == round(float(ratio), 6)]
+  if value:
+    return value[0], None, ""
+  return None, f"sparse_pixels.json has no point at {ratio * 100:g} % hidden", ""
+
+
+def _describe(params_list, readings, names):
+  del readings, names
+  return "; ".join(
+      f"{attacks.get(p['attack']).symbol} with "
+      f"{(1 - p['ratio']) * 100:.0f} % of the pixels visible"
+      for p in params_list)
+
+
 EVALUATOR = registry.register(registry.Evaluator(
     name="sparse_pixels", run=run, check=check, stream=registry.ROOT,
     doc="the sparse-pixel curve: eval.sparse_attack over eval.sparse_ratios",
     fields=("sparse_attack", "sparse_ratios", "sparse_draws", "fill",
             "extra_fills", "tta"),
-    files=("sparse_pixels",)))
+    files=("sparse_pixels",),
+    table=registry.Table(
+        key=lambda p: f"sparse@{p['ratio']:g}",
+        header=lambda p: (f"{attacks.get(p['attack']).symbol} "
+                          f"{(1 - p['ratio']) * 100:.0f} % visible"),
+        cell=_cell, describe=_describe)))

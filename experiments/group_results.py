@@ -4,7 +4,7 @@
 completed when it ends: ``status`` "done") and the evaluation files of that
 model (``clean.json``, ``mask_sweep.json``, ``robustness.json`` and, when
 run, ``pgd_strong.json`` and ``patch.json``). Later evaluations of the same
-model (``experiments/extra_eval.py``) are in ``extra_eval/`` (and
+model (``python -m experiments.run --stage=eval``) are in ``extra_eval/`` (and
 ``extra_eval_<suites>/`` for later suites) with their own ``run.json``;
 their files count once that says done, a later evaluation's file over an
 earlier one of the same name. Runs that are not done are never reported.
@@ -15,8 +15,7 @@ import os
 import statistics
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import provenance  # pylint: disable=g-import-not-at-top
+from experiments import provenance
 
 EVAL_FILES = ("mask_sweep", "robustness", "pgd_strong", "patch")
 EXTRA_EVAL = "extra_eval"
