@@ -28,6 +28,7 @@ from experiments import specs
 from experiments.group_results import _read, extra_evals, load
 from experiments.specs import matrix as matrix_spec
 from mdr import evaluators
+from mdr import intervals
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "experiments", "results", matrix_spec.ROOT)
@@ -152,9 +153,16 @@ def _shared(group, transfer):
 
 
 def _seed_cells(reading, cols):
-  """{column: (value, why not measured, mark)}."""
-  return {key: evaluators.get(col.evaluator).table.cell(reading, col.kwargs)
-          for key, _, col in cols}
+  """{column: (value, why not measured, mark, (k, n) or None)}: ``(k, n)``
+  when the cell is a proportion on a subset of the test split."""
+  out = {}
+  for key, _, col in cols:
+    table = evaluators.get(col.evaluator).table
+    value, why, mark = table.cell(reading, col.kwargs)
+    count = (table.count(reading, col.kwargs)
+             if table.count and value is not None else None)
+    out[key] = (value, why, mark, count)
+  return out
 
 
 def _sources(reading, settings):
@@ -198,7 +206,8 @@ def matrix(results_root=RESULTS, read=None):
 
   ``cells``: {column: dict(value (mean over the seeds that measured it, or
   None), n, seeds (those seeds), missing ({seed: why not measured}))}.
-  ``catastrophic``: the seeds with a marked cell (the PGD column's †).
+  ``catastrophic``: the seeds whose PGD cell is marked † (catastrophic
+  overfitting).
   ``read``: ``_read_all(results_root)`` when the caller has it already.
   """
   runs, transfers = read or _read_all(results_root)
@@ -214,9 +223,9 @@ def matrix(results_root=RESULTS, read=None):
       cells = _seed_cells(reading, cols)
       per_seed[rec["seed"]] = cells
       configs.append(reading.config)
-      for key, (_, _, mark) in cells.items():
-        if mark:
-          marks.setdefault(key, []).append(rec["seed"])
+      for key, (_, _, mark, _) in cells.items():
+        for symbol in mark:
+          marks.setdefault(key, {}).setdefault(symbol, []).append(rec["seed"])
       src = _sources(reading, settings)
       if src:
         sources.append(len(src))
@@ -228,20 +237,32 @@ def matrix(results_root=RESULTS, read=None):
           value=_mean(list(got.values())), n=len(got), seeds=sorted(got),
           missing={s: c[key][1] for s, c in per_seed.items()
                    if c[key][0] is None})
+      counts = [c[key][3] for c in per_seed.values() if c[key][3]]
+      if counts and len(counts) == len(got):
+        k, n = sum(k for k, _ in counts), sum(n for _, n in counts)
+        lo, hi = intervals.wilson(k, n)
+        cells[key].update(images=n, interval=[100 * lo, 100 * hi])
     rows.append(dict(
         name=run, label=_label(group, run), group=group.name,
         network=_one([_network(c) for c in configs]),
         epochs=_one([c.get("train", {}).get("epochs") for c in configs]),
         seeds=len(recs), seed_list=sorted(per_seed), cells=cells,
-        catastrophic=sorted({s for v in marks.values() for s in v}),
+        catastrophic=sorted({s for v in marks.values()
+                             for s in v.get("†", ())}),
         transfer_sources=sorted(set(sources)), _marks=marks))
   return rows
 
 
 def fmt_cell(cell, seeds):
+  """The mean over seeds, its 95 % interval where the cell is a proportion
+  on a subset (the seeds' images pooled), and the count of seeds where it is
+  fewer than the row's."""
   if not cell["n"]:
     return "—"
   text = f"{cell['value']:.1f}"
+  if cell.get("interval"):
+    lo, hi = cell["interval"]
+    text += f" [{lo:.1f}, {hi:.1f}]"
   return text + (f" (n={cell['n']})" if cell["n"] < seeds else "")
 
 
@@ -354,7 +375,11 @@ def section(results_root=RESULTS, rel="results/cifar10_cpu"):
       f"attack, read from the result files under `{rel}/`, each cell the "
       f"mean over the seeds of the row that measured it (with their count "
       f"where that is fewer than the row's seeds; — where no result file "
-      f"has it): " + "; ".join(_what(read, rows)) + ".", "",
+      f"has it; in brackets, for a cell measured on a subset of the test "
+      f"images, the 95 % Wilson interval of the share over the images of "
+      f"its seeds pooled: the sampling of test images, apart from the "
+      f"spread over seeds, which the sections above show): " +
+      "; ".join(_what(read, rows)) + ".", "",
       "| model | training | seeds | " +
       " | ".join(h for _, h, _ in cols) + " |",
       "|---|---|---:|" + "---:|" * len(cols)]
@@ -362,16 +387,19 @@ def section(results_root=RESULTS, rel="results/cifar10_cpu"):
     lines.append(
         f"| {row['label']} | {_training(row)} | {row['seeds']} | " +
         " | ".join(fmt_cell(row["cells"][k], row["seeds"]) +
-                   (" †" if row["_marks"].get(k) else "")
+                   (" " + "".join(row["_marks"][k]) if row["_marks"].get(k)
+                    else "")
                    for k, _, _ in cols) + " |")
   notes = _not_measured(rows)
   for key, _, col in cols:
-    marked = [r for r in rows if r["_marks"].get(key)]
     footnote = evaluators.get(col.evaluator).table.footnote
-    if marked and footnote:
+    symbols = sorted({m for r in rows for m in r["_marks"].get(key, {})})
+    for symbol in symbols if footnote else ():
+      marked = [(r, r["_marks"][key][symbol]) for r in rows
+                if symbol in r["_marks"].get(key, {})]
       notes.append(footnote(col.kwargs, "; ".join(
-          f"{r['label']} seed{'s' * (len(r['_marks'][key]) > 1)} "
-          f"{', '.join(map(str, r['_marks'][key]))}" for r in marked)))
+          f"{r['label']} seed{'s' * (len(seeds) > 1)} "
+          f"{', '.join(map(str, seeds))}" for r, seeds in marked), symbol))
   paragraph = ((["Not measured, as the result files show:"] if notes else [])
                + notes + [_length(rows)])
   lines += ["", " ".join(p for p in paragraph if p), ""]

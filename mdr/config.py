@@ -127,7 +127,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.strong_steps = 50        # PGD steps per restart; step size 2.5·ε/steps
   c.eval.strong_restarts = 5      # random-start restarts; an image is robust only if none fools the model
   c.eval.strong_images = 1000     # a fixed subset of this many test images (0 = all)
-  c.eval.strong_eps = 8.0         # ℓ∞ ε in /255 units, in (0, 255] (a float: 0.5 works); CE loss
+  c.eval.strong_eps = 8.0         # ℓ∞ ε in /255 units, in (0, 255] (a float: 0.5 works)
+  c.eval.strong_losses = ("ce", "margin")  # PGD's losses; an image is robust only if no loss × restart fools it
   # patch suite (patch attacks in eval.attacks: lavan)
   c.eval.patch_ratio = 0.02       # patch area as a share of the image (0.02 -> 5x5 of 32x32)
   c.eval.patch_images = 200       # test images attacked per image (0 = all); correctly classified ones count

@@ -171,8 +171,42 @@ def evaluate(config, logits_fn, test_images_u8, test_labels, train_images_u8,
               pixels=spec.pixels(ec.patch_ratio, h, w), n=int(len(yo)),
               train_steps=int(steps), transfer_to=other,
               **_rates(logits_o, yo, jnp.full_like(yo, int(t)))))
+  found = checks(records)
+  for c in found:
+    if not c["passed"]:
+      logging.warning("patch check FAILED: %s (%s): %s", c["check"],
+                      c["domain"], c["detail"])
   return dict(records=records, n_correct=n, n=int(len(y)),
-              confidence=CONFIDENCE), examples
+              confidence=CONFIDENCE, checks=found), examples
+
+
+def checks(records):
+  """The sanity checks of a patch evaluation's records (``passed``, a
+  ``detail`` naming the numbers): per domain, the per-image patch's targeted
+  success is not below the universal patch's mean (an optimiser working on
+  each image should never lose to one patch for all); per variant, the
+  network domain's is not below the image domain's (its box contains the
+  image domain's). Tolerance: one image of the smaller set."""
+  out = []
+  get = lambda v, d: [r for r in records
+                      if r["variant"] == v and r["domain"] == d and r["n"]]
+  mean = lambda rs: sum(r["hit_target"] for r in rs) / len(rs)
+  tol = lambda rs: 100.0 / min(r["n"] for r in rs)
+  for d in sorted({r["domain"] for r in records}):
+    per, uni = get("per_image", d), get("universal", d)
+    if per and uni:
+      p, u = mean(per), mean(uni)
+      out.append(dict(check="per_image_not_below_universal", domain=d,
+                      passed=p + tol(per + uni) >= u,
+                      detail=f"per image {p:.1f} %, universal {u:.1f} %"))
+  for v in ("per_image", "universal"):
+    img, net = get(v, "image"), get(v, "network")
+    if img and net:
+      a, b = mean(img), mean(net)
+      out.append(dict(check="network_not_below_image", domain=v,
+                      passed=b + tol(img + net) >= a,
+                      detail=f"{v}: network {b:.1f} %, image {a:.1f} %"))
+  return out
 
 
 def markdown(result, title, class_names=None) -> str:

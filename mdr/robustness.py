@@ -11,7 +11,11 @@ evaluation's TTA. Iterative attacks are also run with the margin loss at
 8/255, with twice the steps at 8/255, and at ε = 0.5.
 
 Checks, written into the JSON and logged as warnings when they fail:
-``monotone_in_eps`` (accuracy never rises with ε), ``more_steps_never_help``,
+``monotone_in_eps`` (accuracy never rises with ε; iterative attacks only: one
+signed step can raise the loss without flipping the argmax, so a single-step
+attack's accuracy may rise with ε without a fault), ``more_steps_never_help``
+(twice the steps never raise accuracy), ``converged`` (twice the steps lower
+it by at most CONVERGED_POINTS: else the attack had not converged),
 ``large_eps_reaches_zero`` (≤ 1 % at ε = 0.5 for every model, defended or
 not: in ℓ∞ at 0.5 any image can be turned into any other), and
 ``iterative_not_weaker`` (each iterative attack is at least as strong as
@@ -21,9 +25,10 @@ where n < 200) absorbs random-start noise.
 The ``pgd_strong`` suite (:func:`strong`) is the stronger white-box check of
 robust models: ℓ∞ PGD with ``eval.strong_steps`` steps (step 2.5·ε/steps)
 and ``eval.strong_restarts`` random restarts at ε = ``eval.strong_eps``/255,
-cross-entropy loss, on a fixed subset of ``eval.strong_images`` test images.
-An image counts as robust only if no restart fools the model (the worst
-case over restarts). Each image's random starts come from its own key
+with each loss of ``eval.strong_losses`` (cross-entropy and the margin loss
+by default), on a fixed subset of ``eval.strong_images`` test images. An
+image counts as robust only if no loss × restart fools the model (the worst
+case per image; each loss's own accuracy is reported beside it). Each image's random starts come from its own key
 (the suite key folded with the image's index), so the result does not
 depend on the batch size or the device count.
 """
@@ -44,6 +49,7 @@ from mdr import batches
 
 CHECK_EPS = 8 / 255
 LARGE_EPS = 0.5
+CONVERGED_POINTS = 1.0   # doubling the steps may lower accuracy this much
 
 
 def accuracy_under(model, variables, images, labels, spec, eps_list, steps,
@@ -76,13 +82,15 @@ def _record(attack, eps, acc, n, steps, loss, kind="sweep"):
 
 def checks(records, n):
   """The sanity checks over the records (see the module docstring)."""
-  tol = max(0.5, 100.0 / n) if n < 200 else 0.5
+  tol = max(0.5, 100.0 / n) if n and n < 200 else 0.5
   out = []
   sweep = [r for r in records if r["kind"] == "sweep" and r["loss"] == "ce"]
   by_attack = {}
   for r in sweep:
     by_attack.setdefault(r["attack"], []).append(r)
   for a, rs in by_attack.items():
+    if not attacks.get(a).iterative:
+      continue   # one step may raise the loss without flipping the argmax
     rs = sorted(rs, key=lambda r: r["eps"])
     rises = [(p["eps"], q["eps"], q["accuracy"] - p["accuracy"])
              for p, q in zip(rs, rs[1:]) if q["accuracy"] > p["accuracy"] + tol]
@@ -96,10 +104,16 @@ def checks(records, n):
             abs(r["eps"] - r2["eps"]) < 1e-9]
     if base:
       ok = r2["accuracy"] <= base[0]["accuracy"] + tol
+      detail = (f"{base[0]['steps']} steps {base[0]['accuracy']:.2f} %, "
+                f"{r2['steps']} steps {r2['accuracy']:.2f} %")
       out.append(dict(check="more_steps_never_help", attack=r2["attack"],
-                      passed=ok, detail=(
-                          f"{base[0]['steps']} steps {base[0]['accuracy']:.2f}"
-                          f" %, {r2['steps']} steps {r2['accuracy']:.2f} %")))
+                      passed=ok, detail=detail))
+      drop = base[0]["accuracy"] - r2["accuracy"]
+      out.append(dict(check="converged", attack=r2["attack"],
+                      passed=drop <= CONVERGED_POINTS, detail=(
+                          detail + f": {abs(drop):.2f} points "
+                          f"{'lower' if drop >= 0 else 'higher'} with twice "
+                          f"the steps (at most {CONVERGED_POINTS:g} lower)")))
   for r in (r for r in records if r["kind"] == "large_eps"):
     out.append(dict(check="large_eps_reaches_zero", attack=r["attack"],
                     passed=r["accuracy"] <= 1.0,
@@ -229,14 +243,17 @@ def strong(config, model, variables, images, labels, key, batch, tta_wrap):
   """The ``pgd_strong`` suite on ``images``/``labels`` (see the docstring).
 
   Returns ``{"attack": "pgd", "norm": "linf", "eps", "step_size", "steps",
-  "restarts", "loss": "ce", "n", "accuracy", "clean_accuracy", "seconds"}``:
-  accuracies in percent on the same ``n`` images, ``eps`` and ``step_size``
-  in [0, 1] pixel units. Batches of ``batch`` (the last one padded, then
+  "restarts", "loss", "losses", "by_loss", "n", "robust", "accuracy",
+  "clean_accuracy", "seconds"}``: ``accuracy`` the worst case per image over
+  ``losses`` × restarts (``robust`` images of ``n``), ``by_loss`` each
+  loss's own accuracy; accuracies in percent on the same ``n`` images,
+  ``eps`` and ``step_size`` in [0, 1] pixel units. Batches of ``batch`` (the last one padded, then
   masked); one compilation for all batches.
   """
   ec = config.eval
   n = int(labels.shape[0])
   steps, restarts = int(ec.strong_steps), int(ec.strong_restarts)
+  losses = tuple(ec.strong_losses)
   eps = float(ec.strong_eps) / 255
   t = time.perf_counter()
 
@@ -245,43 +262,58 @@ def strong(config, model, variables, images, labels, key, batch, tta_wrap):
     x, y, idx, valid = batches.padded_batch(images, labels, start, size, n)
     logits_fn = tta_wrap(lambda z: model.apply(variables, z, train=False))
 
-    def one(xi, yi, i):   # one image (a batch of 1) with its own key
-      return attacks.pgd(logits_fn, xi[None], yi[None],
-                         jax.random.fold_in(key, i),
+    def one(xi, yi, i, loss):   # one image (a batch of 1) with its own key
+      # The first loss keeps the key of the CE-only suite before it.
+      k = jax.random.fold_in(key, i)
+      if loss != losses[0]:
+        k = jax.random.fold_in(k, attacks.salt(loss))
+      return attacks.pgd(logits_fn, xi[None], yi[None], k,
                          eps=eps, step_size=2.5 * eps / steps, steps=steps,
-                         restarts=restarts, loss="ce")[0]
+                         restarts=restarts, loss=loss)[0]
 
-    adv = jax.vmap(one)(x, y, idx)
     clean = (jnp.argmax(logits_fn(x), -1) == y) & valid
-    robust = (jnp.argmax(logits_fn(adv), -1) == y) & valid
-    return jnp.sum(clean), jnp.sum(robust)
+    per_loss = []
+    for loss in losses:
+      adv = jax.vmap(lambda a, b, c, l=loss: one(a, b, c, l))(x, y, idx)
+      per_loss.append((jnp.argmax(logits_fn(adv), -1) == y) & valid)
+    worst = functools.reduce(jnp.logical_and, per_loss)
+    return (jnp.sum(clean), jnp.sum(worst),
+            *(jnp.sum(r) for r in per_loss))
 
-  clean_total, robust_total = (int(c) for c in batches.count_over_batches(
-      correct, n, batch, variables, images, labels, jnp.float32(eps)))
+  clean_total, robust_total, *by_loss = (
+      int(c) for c in batches.count_over_batches(
+          correct, n, batch, variables, images, labels, jnp.float32(eps)))
   result = dict(attack="pgd", norm="linf", eps=eps,
                 step_size=2.5 * eps / steps, steps=steps, restarts=restarts,
-                loss="ce", n=n, accuracy=robust_total / n * 100,
+                loss=losses[0] if len(losses) == 1 else
+                "worst of " + ", ".join(losses), losses=list(losses),
+                by_loss={l: k / n * 100 for l, k in zip(losses, by_loss)},
+                n=n, robust=robust_total, accuracy=robust_total / n * 100,
                 clean_accuracy=clean_total / n * 100,
                 seconds=time.perf_counter() - t)
-  logging.info("pgd_strong: PGD-%d x %d restarts at %g/255 on %d images: "
-               "%.2f %% (clean %.2f %%), %.1f s", steps, restarts, eps * 255,
-               n, result["accuracy"], result["clean_accuracy"],
-               result["seconds"])
+  logging.info("pgd_strong: PGD-%d x %d restarts x %s at %g/255 on %d "
+               "images: %.2f %% (clean %.2f %%), %.1f s", steps, restarts,
+               "/".join(losses), eps * 255, n, result["accuracy"],
+               result["clean_accuracy"], result["seconds"])
   return result
 
 
 def strong_markdown(result, title) -> str:
   return "\n".join([
       f"# Strong PGD: {title}", "",
-      f"ℓ∞ PGD-{result['steps']} (step 2.5·ε/steps, {result['loss']} loss) "
-      f"with {result['restarts']} random restarts, the model in inference "
-      "mode; an image counts as robust only if no restart fools it. "
+      f"ℓ∞ PGD-{result['steps']} (step 2.5·ε/steps, loss "
+      f"{' and '.join(result.get('losses', [result['loss']]))}) with "
+      f"{result['restarts']} random restarts each, the model in inference "
+      "mode; an image counts as robust only if no loss × restart fools it. "
       "Accuracies (%) on the same fixed subset of test images.", "",
-      "| images | ε (/255) | steps | restarts | clean accuracy | "
-      "robust accuracy |",
-      "|---:|---:|---:|---:|---:|---:|",
+      "| images | ε (/255) | steps | restarts | clean accuracy | " +
+      "".join(f"{l} only | " for l in result.get("by_loss", {})) +
+      "robust accuracy (worst case) |",
+      "|---:|---:|---:|---:|---:|" + "---:|" * len(result.get("by_loss", {}))
+      + "---:|",
       f"| {result['n']} | {result['eps'] * 255:g} | {result['steps']} | "
-      f"{result['restarts']} | {result['clean_accuracy']:.2f} | "
+      f"{result['restarts']} | {result['clean_accuracy']:.2f} | " +
+      "".join(f"{v:.2f} | " for v in result.get("by_loss", {}).values()) +
       f"{result['accuracy']:.2f} |"]) + "\n"
 
 

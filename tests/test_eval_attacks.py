@@ -88,8 +88,8 @@ def test_every_suite_runs_the_model_in_inference_mode_only(shapes, tmp_path):
     assert r["n"] == 64 and 0 <= r["accuracy"] <= 100
   assert any(r["loss"] == "margin" for r in rob["records"])
   assert {c["check"] for c in rob["checks"]} == {
-      "monotone_in_eps", "more_steps_never_help", "large_eps_reaches_zero",
-      "iterative_not_weaker"}
+      "monotone_in_eps", "more_steps_never_help", "converged",
+      "large_eps_reaches_zero", "iterative_not_weaker"}
   sweep = _read(os.path.join(out, "mask_sweep.json"))
   ex = [r for r in sweep if r["attack"] == "alpha_exhaustive"]
   assert ex and all(r["n"] == 16 for r in ex)

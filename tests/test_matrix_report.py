@@ -245,17 +245,29 @@ def test_section_table_and_paragraph(tmp_path):
   assert text.startswith("## Every model × every attack (CPU scale)\n")
   table = [l for l in text.splitlines() if l.startswith("| ")]
   assert len(table) == 1 + 5            # the header, one row per run
+  # A cell on a subset of the test images carries the Wilson interval of
+  # its seeds' images pooled (α* on 250 of the 10,000; PGD on 500 per seed,
+  # two seeds: 5 of 1,000 for the standard row; LaVAN on the images each
+  # seed classified correctly).
   assert ("| MDR · clean | airbench w0.25, 8 ep | 2 | 81.0 | 40.5 | "
-          "35.0 (n=1) | 51.0 | 31.0 | 30.5 | 22.5 | — | — | — | — |"
+          "35.0 [29.5, 41.3] (n=1) | 51.0 | 31.0 | 30.5 | 22.5 | — | — | — "
+          "| — | — |" in table)
+  assert ("| MDR · mixed | airbench w0.25, 8 ep | 1 | 70.0 | 60.0 | "
+          "55.0 [49.0, 61.2] | 62.0 | 42.0 | — | 33.0 | — | — | — | — | — |"
           in table)
-  assert ("| MDR · mixed | airbench w0.25, 8 ep | 1 | 70.0 | 60.0 | 55.0 | "
-          "62.0 | 42.0 | — | 33.0 | — | — | — | — |" in table)
+  assert ("| Random mask · standard (no masks) | airbench w0.25, 8 ep | 2 | "
+          "83.0 | 31.0 | — | 31.0 | 31.0 | — | — | 0.5 [0.2, 1.2] | — | — | "
+          "— | 5.0 |" in table)
   assert ("| Random mask · drop 0.5 | airbench w0.25, 8 ep | 2 | 71.0 | "
-          "36.0 | — | 36.0 | 36.0 | — | — | 0.0 (n=1) | — | — | 32.5 |"
-          in table)
+          "36.0 | — | 36.0 | 36.0 | — | — | 0.0 [0.0, 0.8] (n=1) | — | — | "
+          "— | 32.5 |" in table)
   assert ("| Adversarial · PGD-AT | airbench w0.25, 3 ep | 2 | 41.0 | 20.5 "
-          "| — | 20.5 | 20.5 | — | — | 24.5 | 5.0 (n=1) | 15.0 (n=1) | — |"
-          in table)
+          "| — | 20.5 | 20.5 | — | — | 24.5 [21.9, 27.3] | — | "
+          "5.0 [1.8, 21.3] (n=1) ‡ | 15.0 [5.3, 29.7] (n=1) | — |" in table)
+  # Its per-image patch (5 %) is below its universal one (15 %): the cell is
+  # marked and the footnote says what it means.
+  assert ("‡ A sanity check of the patch failed in Adversarial · PGD-AT "
+          "seed 0 (per image below universal") in text
   assert not any("masked" in l for l in table)   # only a running seed
   assert "zero fill on 10,000 test images, α* (the worst-case square) on " \
       "250 of them" in text
@@ -354,7 +366,7 @@ def test_catastrophic_overfitting_sources_and_patch_share(tmp_path):
   text = matrix_report.section(str(tmp_path), "rel")
   (fgsm_line,) = [l for l in text.splitlines()
                   if l.startswith("| Adversarial · FGSM-RS")]
-  assert "| 10.5 † |" in fgsm_line
+  assert "| 10.5 [8.7, 12.6] † |" in fgsm_line
   (pgd_line,) = [l for l in text.splitlines()
                  if l.startswith("| Adversarial · PGD-AT")]
   assert "†" not in pgd_line

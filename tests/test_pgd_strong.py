@@ -107,7 +107,9 @@ def test_linear_probe_meets_its_certificate_and_is_below_pgd20(linear):
   assert 20 < certified < 80 and 80 < clean < 90     # margins straddle ε
   r = robustness.strong(_cfg(), model, variables, jnp.asarray(images),
                         jnp.asarray(labels), jax.random.key(1), 16, NO_TTA)
-  assert (r["attack"], r["loss"], r["norm"]) == ("pgd", "ce", "linf")
+  assert (r["attack"], r["loss"], r["norm"]) == ("pgd", "worst of ce, margin",
+                                                 "linf")
+  assert r["losses"] == ["ce", "margin"]
   assert (r["steps"], r["restarts"], r["n"]) == (50, 5, 48)
   assert r["eps"] == pytest.approx(eps)
   assert r["step_size"] == pytest.approx(2.5 * eps / 50)
@@ -120,6 +122,13 @@ def test_linear_probe_meets_its_certificate_and_is_below_pgd20(linear):
   # (a wrong ε scale would miss it either way) and is no weaker than PGD-20.
   assert certified <= r["accuracy"] <= certified + 100 / 48 + 1e-9
   assert r["accuracy"] <= pgd20 + 1e-9
+  # The worst case per image is never above either loss alone, and its
+  # cross-entropy part is the cross-entropy-only suite's run (same keys).
+  assert r["accuracy"] <= min(r["by_loss"].values())
+  ce = robustness.strong(_cfg(**{"eval.strong_losses": ("ce",)}), model,
+                         variables, jnp.asarray(images), jnp.asarray(labels),
+                         jax.random.key(1), 16, NO_TTA)
+  assert ce["loss"] == "ce" and ce["accuracy"] == r["by_loss"]["ce"]
   assert r["accuracy"] < r["clean_accuracy"]
   assert r["seconds"] > 0
 
@@ -129,7 +138,8 @@ def test_more_restarts_never_raise_accuracy_and_here_lower_it(wiggly):
   accs = []
   for restarts in (1, 2, 5):
     c = _cfg(**{"eval.strong_eps": 1.0, "eval.strong_steps": 1,
-                "eval.strong_restarts": restarts})
+                "eval.strong_restarts": restarts,
+                "eval.strong_losses": ("ce",)})
     r = robustness.strong(c, model, {}, images, labels, jax.random.key(2),
                           16, NO_TTA)
     assert r["restarts"] == restarts and r["clean_accuracy"] == 90.0
@@ -184,7 +194,8 @@ def test_padded_copies_of_a_robust_last_image_are_not_counted(linear):
 @pytest.mark.parametrize("field,value", [
     ("strong_steps", 0), ("strong_steps", True), ("strong_restarts", 0),
     ("strong_restarts", -2), ("strong_images", -1), ("strong_eps", 0.0),
-    ("strong_eps", 256.0), ("strong_eps", -8.0)])
+    ("strong_eps", 256.0), ("strong_eps", -8.0), ("strong_losses", ()),
+    ("strong_losses", ("ce", "hinge")), ("strong_losses", ("ce", "ce"))])
 def test_config_errors_name_the_field(field, value):
   with pytest.raises(config_lib.ConfigError, match=f"eval.{field} = "):
     validate(_cfg(**{f"eval.{field}": value}))
@@ -220,4 +231,5 @@ def test_suite_writes_json_and_markdown_on_the_fixed_subset(tmp_path):
   assert 0 <= r["accuracy"] <= r["clean_accuracy"]
   md = open(os.path.join(out, "pgd_strong.md")).read()
   assert (f"| 16 | 8 | 3 | 2 | {r['clean_accuracy']:.2f} | "
+          f"{r['by_loss']['ce']:.2f} | {r['by_loss']['margin']:.2f} | "
           f"{r['accuracy']:.2f} |") in md

@@ -49,3 +49,18 @@ def test_stored_model_snippet_runs_as_printed(monkeypatch):
   x = jnp.asarray(test.images[:500]) / 255
   want = np.mean(np.argmax(stored.logits_fn(x), -1) == test.labels[:500])
   assert clean == round(float(want), 3) and 0 <= pgd < clean - 0.5
+
+
+def test_benchmark_snippet_runs_as_printed():
+  """The toy model's benchmark: the table has every row, the clean row is
+  the whole set (the labels are the model's own predictions) and the last
+  line is True."""
+  out = io.StringIO()
+  with contextlib.redirect_stdout(out):
+    exec(_snippet("### One call: `mdr.benchmark`"), {})  # pylint: disable=exec-used
+  text = out.getvalue().strip()
+  assert text.splitlines()[-1] == "True"
+  assert "| clean | no attack | 32 | 100.0 |" in text
+  for row in ("alpha_exhaustive@0.2", "occlusion_worst@0.2", "pgd_worst",
+              "apgd_t", "ensemble", "lavan_search"):
+    assert f"| {row} |" in text

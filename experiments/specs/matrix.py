@@ -32,6 +32,7 @@ COLUMNS = (
     Column.of("robustness", attack="pgd", eps=PGD_EPS, loss="ce", steps=20,
               one_step="fgsm", overfit_below=OVERFIT_BELOW,
               overfit_gap=OVERFIT_GAP),
+    Column.of("pgd_strong", eps=PGD_EPS),
     Column.of("patch", variant="per_image", domain="image"),
     Column.of("patch", variant="universal", domain="image"),
     Column.of("transfer", setting=TRANSFER),

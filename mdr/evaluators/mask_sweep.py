@@ -200,6 +200,15 @@ def _cell(reading, params):
   return None, f"mask_sweep.json has no {attack} at {ratio * 100:g} % hidden", ""
 
 
+def _count(reading, params):
+  fill, default_fill = _fill_of(reading, params)
+  for r in reading.file("mask_sweep") or []:
+    if (r["attack"] == params["attack"] and r.get("fill", default_fill) == fill
+        and abs(r["ratio"] - params["ratio"]) < 1e-9):
+      return registry.subset_count(reading, r.get("n"), r["accuracy"])
+  return None
+
+
 def _costly_name(entry):
   """"α* (the worst-case square)" from the display "α* (worst-case square)"."""
   inner = entry.display.partition("(")[2].rstrip(")")
@@ -241,4 +250,4 @@ EVALUATOR = registry.register(registry.Evaluator(
         key=lambda p: f"{p['attack']}@{p['ratio']:g}",
         header=lambda p: (f"{attacks.get(p['attack']).symbol} "
                           f"{p['ratio'] * 100:g} %"),
-        cell=_cell, describe=_describe)))
+        cell=_cell, describe=_describe, count=_count)))

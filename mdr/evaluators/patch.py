@@ -82,10 +82,41 @@ def _cell(reading, params):
           if r.get("variant") == params["variant"]
           and r.get("domain") == params["domain"]]
   if hits:
-    return statistics.fmean(hits), None, ""
+    # The checks that say this cell understates the attack: the per-image
+    # patch below the universal one (its domain), or the image domain's
+    # above the network domain's (its variant).
+    failed = [c for c in patch_eval.checks(patch["records"])
+              if not c["passed"] and (
+                  (c["check"] == "per_image_not_below_universal"
+                   and params["variant"] == "per_image"
+                   and c["domain"] == params["domain"]) or
+                  (c["check"] == "network_not_below_image"
+                   and c["domain"] == params["variant"]))]
+    return statistics.fmean(hits), None, "‡" if failed else ""
   return None, ("no patch.json" if patch is None else
                 f"patch.json has no {params['variant']} "
                 f"{params['domain']}-domain patch"), ""
+
+
+def _count(reading, params):
+  """(hits, images) pooled over the records of the variant and domain (the
+  correctly classified images each was tried on)."""
+  recs = [r for r in (reading.file("patch") or {}).get("records", [])
+          if r.get("variant") == params["variant"]
+          and r.get("domain") == params["domain"] and r.get("n")]
+  if not recs:
+    return None
+  return (sum(int(round(r["hit_target"] * r["n"] / 100)) for r in recs),
+          sum(int(r["n"]) for r in recs))
+
+
+def _footnote(params, who, mark):
+  del mark
+  return (f"‡ A sanity check of the patch failed in {who} (per image below "
+          f"universal, or network below image domain; "
+          f"`mdr.patch_eval.checks`, recomputed from the stored records): "
+          f"the {params['variant'].replace('_', ' ')} cell understates the "
+          f"attack.")
 
 
 def _describe(params_list, readings, names):
@@ -133,4 +164,4 @@ EVALUATOR = registry.register(registry.Evaluator(
         key=lambda p: f"lavan_{p['variant']}",
         header=lambda p: (f"{attacks.get('lavan').symbol} "
                           f"{p['variant'].replace('_', ' ')}"),
-        cell=_cell, describe=_describe)))
+        cell=_cell, describe=_describe, count=_count, footnote=_footnote)))

@@ -1,6 +1,7 @@
 """``pgd_strong``: the stronger white-box check: PGD with
 ``eval.strong_restarts`` random restarts of ``eval.strong_steps`` steps at
-``eval.strong_eps``/255, an image robust only if no restart fools the model,
+``eval.strong_eps``/255 with each loss of ``eval.strong_losses``, an image
+robust only if no loss × restart fools the model (the worst case per image),
 on ``eval.strong_images`` test images. Writes ``pgd_strong.{json,md}``
 (``mdr.robustness.strong`` and ``write_strong``)."""
 
@@ -30,11 +31,57 @@ def check(config) -> None:
       not 0 < eps <= 255:
     registry.fail("eval.strong_eps", eps,
                   "a number in (0, 255] (ε in /255 units)")
+  losses = tuple(ec.strong_losses)
+  if (not losses or len(set(losses)) < len(losses)
+      or any(l not in ("ce", "margin") for l in losses)):
+    registry.fail("eval.strong_losses", losses,
+                  "distinct losses of ('ce', 'margin'), at least one")
+
+
+def _file(reading, params):
+  strong = reading.file("pgd_strong")
+  if strong is None:
+    return None, "no pgd_strong.json"
+  if abs(strong["eps"] * 255 - params["eps"]) > 1e-6:
+    return None, f"pgd_strong.json is at {strong['eps'] * 255:g}/255"
+  if len(strong.get("losses", ())) < 2:
+    return None, "pgd_strong.json has one loss only"
+  return strong, None
+
+
+def _cell(reading, params):
+  """``params``: eps (/255). The worst case per image over the losses ×
+  restarts of ``pgd_strong.json``."""
+  strong, why = _file(reading, params)
+  return (None, why, "") if strong is None else (strong["accuracy"], None, "")
+
+
+def _count(reading, params):
+  strong, _ = _file(reading, params)
+  if strong is None:
+    return None
+  return registry.subset_count(reading, strong["n"], strong["accuracy"])
+
+
+def _describe(params_list, readings, names):
+  del params_list, names
+  runs = {(s["steps"], s["restarts"], " and ".join(s["losses"]), s["n"])
+          for s in (r.file("pgd_strong") for r in readings)
+          if s and len(s.get("losses", ())) >= 2}
+  return "; ".join(
+      f"PGD worst case: per image the worst over the {losses} losses × "
+      f"{restarts} restarts of PGD-{steps}, on {n:,} test images"
+      for steps, restarts, losses, n in sorted(runs))
 
 
 EVALUATOR = registry.register(registry.Evaluator(
     name="pgd_strong", run=run, check=check, stream=4,
-    doc="PGD with restarts at eval.strong_eps (worst case over restarts)",
+    doc="PGD with restarts and losses at eval.strong_eps (the worst case "
+        "per image)",
     fields=("strong_steps", "strong_restarts", "strong_images", "strong_eps",
-            "tta"),
-    files=("pgd_strong",)))
+            "strong_losses", "tta"),
+    files=("pgd_strong",),
+    table=registry.Table(
+        key=lambda p: f"pgd_worst@{p['eps']:g}",
+        header=lambda p: f"PGD worst case {p['eps']:g}/255",
+        cell=_cell, describe=_describe, count=_count)))

@@ -87,19 +87,35 @@ class Table:
     key: ``key(params)`` -> the column's key (in ``matrix.json``).
     header: ``header(params)`` -> its heading.
     cell: ``cell(reading, params)`` -> ``(value, why, mark)``: the value (or
-      None and why it is not measured, read off the files) and a mark ("" or
-      a footnote sign).
+      None and why it is not measured, read off the files) and its marks (""
+      or footnote signs, one character each).
     describe: ``describe(params_list, readings, names)`` -> one clause saying
       what the evaluator's columns measure (sizes read off the files), or "";
       ``names(readings)`` words the table rows those readings belong to.
-    footnote: ``footnote(params, who)`` -> the sentence explaining the mark
-      of the rows ``who`` (a text naming them), or None.
+    footnote: ``footnote(params, who, mark)`` -> the sentence explaining the
+      mark (one symbol of those ``cell`` returns) of the rows ``who`` (a text
+      naming them), or None.
+    count: ``count(reading, params)`` -> ``(k, n)``: the cell is ``k`` of
+      ``n`` images (its value ``100 k / n``), when it is measured on a subset
+      of the test split (the matrix then shows its 95 % Wilson interval);
+      None for a cell on the whole split or not a proportion.
   """
   key: Callable[[dict], str]
   header: Callable[[dict], str]
   cell: Callable[[Reading, dict], tuple]
   describe: Optional[Callable[[list, list, Callable], str]] = None
-  footnote: Optional[Callable[[dict, str], str]] = None
+  footnote: Optional[Callable[[dict, str, str], str]] = None
+  count: Optional[Callable[["Reading", dict], Optional[tuple]]] = None
+
+
+def subset_count(reading, n, percent):
+  """``(k, n)`` of a cell of ``percent`` % on ``n`` images when ``n`` is
+  below the test split the run's clean accuracy was measured on (a subset),
+  else None. ``k`` is rounded: a mean over random draws is not an integer."""
+  clean = reading.file("clean") or {}
+  if not n or not clean.get("n") or n >= clean["n"]:
+    return None
+  return int(round(percent * n / 100)), int(n)
 
 
 REGISTRY: dict[str, Evaluator] = {}

@@ -69,6 +69,16 @@ def _at(rob, attack, eps, loss):
   return None
 
 
+def _count(reading, params):
+  rob = reading.file("robustness") or {}
+  for r in rob.get("records", []):
+    if (r["attack"] == params["attack"] and r["kind"] == "sweep"
+        and r["loss"] == params.get("loss", "ce")
+        and abs(r["eps"] * 255 - params["eps"]) < 1e-6):
+      return registry.subset_count(reading, r.get("n"), r["accuracy"])
+  return None
+
+
 def overfit(reading, params, value):
   """Catastrophic overfitting (Wong et al. 2020) of the run: trained on
   adversarial examples (its objective's registry metadata), robust to the
@@ -95,7 +105,11 @@ def _cell(reading, params):
     symbol = attacks.get(params["attack"]).symbol
     return None, ("no robustness.json" if rob is None else
                   f"robustness.json has no {symbol} at {params['eps']:g}/255"), ""
-  return value, None, "†" if overfit(reading, params, value) else ""
+  failed = [c for c in robustness_lib.checks(rob["records"], rob.get("n"))
+            if not c["passed"]
+            and c["attack"].split(" vs ")[0] == params["attack"]]
+  return value, None, ("†" if overfit(reading, params, value) else "") + (
+      "‡" if failed else "")
 
 
 def _name(params):
@@ -116,7 +130,13 @@ def _describe(params_list, readings, names):
   return "; ".join(out)
 
 
-def _footnote(params, who):
+def _footnote(params, who, mark):
+  if mark == "‡":
+    return (f"‡ A sanity check of {attacks.get(params['attack']).symbol} "
+            f"failed in {who} (the checks of `mdr.robustness`, recomputed "
+            f"from the stored records; the section of the row's group names "
+            f"it): its {_name(params)} cell is an upper bound on the "
+            f"robustness, not a robustness claim.")
   one = attacks.get(params["one_step"]).symbol
   return (f"† Catastrophic overfitting (Wong et al. 2020) in {who}: its "
           f"accuracy under {one} at {params['eps']:g}/255 is more than "
@@ -135,4 +155,4 @@ EVALUATOR = registry.register(registry.Evaluator(
     table=registry.Table(
         key=lambda p: f"{p['attack']}@{p['eps']:g}",
         header=lambda p: f"{_name(p)} {p['eps']:g}/255",
-        cell=_cell, describe=_describe, footnote=_footnote)))
+        cell=_cell, describe=_describe, footnote=_footnote, count=_count)))
