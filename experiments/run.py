@@ -22,7 +22,10 @@ Stages:
   eval      a later evaluation (``--evaluation``) of the group's finished
             runs, with each run's own training command (its ``run.json``) in
             ``--mode=eval``: into ``<seed>/extra_eval/`` (or the evaluation's
-            own directory); suites a finished evaluation ran are skipped.
+            own directory); suites a finished evaluation ran are skipped. A
+            run whose checkpoints are gone is evaluated from the weight store
+            (``experiments/weights/<group>/<run>/seed<k>.msgpack``,
+            ``--weights``).
   transfer  the group's black-box transfer matrix (``python -m mdr.transfer``).
   report    regenerates ``experiments/README.md``, its ``summary*.json`` and
             ``matrix.json``, and ``experiments/fast_cpu.md``.
@@ -196,6 +199,18 @@ def eval_command(train_command_text, suites, extra=()):
   return [sys.executable, "-m", "mdr.main", *merge(argv[3:], new)]
 
 
+def weights_path(group, run, seed):
+  """Where the weight store keeps a run's variables."""
+  return os.path.join(REPO, "experiments", "weights", group.workdirs, run,
+                      f"seed{seed}.msgpack")
+
+
+def stored_weights(group, run, seed):
+  """The run's stored weights (``mdr.weights``), or None."""
+  path = weights_path(group, run, seed)
+  return path if os.path.exists(path) else None
+
+
 def evaluate(group, name, runs):
   if name not in group.evaluations:
     raise app.UsageError(f"--evaluation={name!r}: group {group.name!r} has "
@@ -218,8 +233,18 @@ def evaluate(group, name, runs):
              if not suites else f"{', '.join(suites)} done")
       print(f"{run} seed {seed}: {why}, skipped", flush=True)
       continue
-    cmd = eval_command(record["command"], suites,
-                       merge(spec.flags, _OVERRIDE.value))
+    stored = stored_weights(group, run, seed)
+    has_ckpt = os.path.isdir(os.path.join(
+        provenance.workdir_of(shlex.split(record["command"])) or "",
+        "checkpoints"))
+    extra = merge(spec.flags, _OVERRIDE.value)
+    if not has_ckpt and stored:
+      extra = [*extra, f"--weights={os.path.relpath(stored, REPO)}"]
+    elif not has_ckpt and not _DRY.value:
+      sys.exit(f"error: {run} seed {seed}: no checkpoints in its workdir and "
+               f"no stored weights ({weights_path(group, run, seed)}): "
+               "retrain it (--stage=train) first")
+    cmd = eval_command(record["command"], suites, extra)
     print(f"{run} seed {seed}: {short(cmd)}  -> {os.path.relpath(out, seed_dir)}/",
           flush=True)
     if _DRY.value:

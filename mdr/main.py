@@ -26,6 +26,9 @@ _WORKDIR = flags.DEFINE_string(
     "workdirs/<config name>[_<arg>].")
 _MODE = flags.DEFINE_enum("mode", "train", ["train", "eval"],
                           "train (then evaluate) or eval only.")
+_WEIGHTS = flags.DEFINE_string(
+    "weights", "", "--mode=eval only: evaluate these stored weights "
+    "(a .msgpack of mdr.weights) instead of the workdir's checkpoint.")
 _COORDINATOR = flags.DEFINE_string(
     "coordinator", "", "Multi-process runs: host:port of process 0 (with "
     "--num_processes and --process_id), or 'auto' to let "
@@ -53,6 +56,10 @@ def main(argv):
   from mdr import config as config_lib  # pylint: disable=g-import-not-at-top
   from mdr import data as data_lib  # pylint: disable=g-import-not-at-top
   from mdr import train  # pylint: disable=g-import-not-at-top
+  from mdr import weights as weights_lib  # pylint: disable=g-import-not-at-top
+  if _WEIGHTS.value and _MODE.value != "eval":
+    raise app.UsageError("--weights evaluates stored weights: use it with "
+                         "--mode=eval")
 
   config_path = flags.FLAGS["config"].config_filename
   workdir = _WORKDIR.value or default_workdir(config_path)
@@ -61,10 +68,12 @@ def main(argv):
   try:
     if _MODE.value == "train":
       result = train.train_and_evaluate(_CONFIG.value, workdir)
+    elif _WEIGHTS.value:
+      result = train.evaluate_stored(_CONFIG.value, workdir, _WEIGHTS.value)
     else:
       result = train.evaluate_only(_CONFIG.value, workdir)
   except (config_lib.ConfigError, data_lib.DataError,
-          train.NonFiniteError, train.ResumeError) as e:
+          train.NonFiniteError, train.ResumeError, weights_lib.WeightsError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(1)
   logging.info("done: %s", {k: v for k, v in result.items()})

@@ -10,6 +10,7 @@ resumed run sees exactly the batches an uninterrupted one would.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -421,6 +422,35 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                                mesh, others=other_models(config, dataset, mesh))
   return dict(step=total_steps, train_seconds=train_seconds,
               eval_dir=eval_dir, **last)
+
+
+def evaluate_stored(config: ml_collections.ConfigDict, workdir: str,
+                    weights_path: str,
+                    dataset: Optional[data_lib.Dataset] = None) -> dict:
+  """Evaluates the stored weights ``weights_path`` (``mdr.weights``) with
+  ``config``'s evaluation into ``workdir/eval`` (``--mode=eval --weights``):
+  no checkpoint and no training. The stored model must be the config's (same
+  name, width, random masks); the data is the config's."""
+  from mdr import weights as weights_lib  # pylint: disable=g-import-not-at-top
+  mesh = make_mesh()
+  validate(config)
+  stored = weights_lib.load(weights_path)
+  for field in ("name", "width", "random_mask"):
+    a, b = stored.config.model.get(field), config.model.get(field)
+    a = a.to_dict() if hasattr(a, "to_dict") else a
+    b = b.to_dict() if hasattr(b, "to_dict") else b
+    if a != b:
+      raise config_lib.ConfigError(
+          f"config.model.{field} = {b!r} is not the stored model's {a!r} "
+          f"({weights_path}): evaluate it with the config it was trained "
+          f"with")
+  dataset = dataset or data_lib.load(config.data)
+  os.makedirs(workdir, exist_ok=True)
+  variables = jax.device_put(stored.variables, NamedSharding(mesh, P()))
+  return dict(weights=weights_path, sha256=stored.sha256,
+              eval_dir=evaluate.evaluate(
+                  config, workdir, stored.model, variables, dataset, mesh,
+                  others=other_models(config, dataset, mesh)))
 
 
 def evaluate_only(config: ml_collections.ConfigDict, workdir: str,

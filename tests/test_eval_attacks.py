@@ -78,6 +78,11 @@ def test_every_suite_runs_the_model_in_inference_mode_only(shapes, tmp_path):
                "robustness.json", "robustness.md", "robustness.png",
                "patch.json", "patch.md", "patch_examples.png"):
     assert os.path.getsize(os.path.join(out, name)) > 0
+  # Every registered evaluator writes the files its entry declares.
+  for name in evaluators.names():
+    for stem in evaluators.get(name).files:
+      assert any(f.startswith(stem + ".") for f in os.listdir(out)), (name,
+                                                                      stem)
   rob = _read(os.path.join(out, "robustness.json"))
   recs = [r for r in rob["records"] if r["kind"] == "sweep"]
   assert {(r["attack"], round(r["eps"] * 255)) for r in recs
@@ -285,6 +290,7 @@ def test_universal_patch_transfers_to_another_run(tmp_path):
   c.eval.patch_screen_steps = 2
   c.eval.patch_universal_steps = 3
   c.eval.patch_domains = ("image",)
+  c.eval.patch_location = "random"   # the search has its own tests
   c.eval.patch_transfer_workdirs = (str(tmp_path / "run1"),)
   out = train.evaluate_only(c, str(tmp_path / "run0"))["eval_dir"]
   recs = _read(os.path.join(out, "patch.json"))["records"]

@@ -48,30 +48,6 @@ def test_every_entry_keeps_the_contract(name):
   assert len(streams) == len(set(streams))
 
 
-def test_every_entry_runs_in_inference_mode_and_writes_its_files(shapes,
-                                                                 tmp_path):
-  """Every registered evaluator, on a stub model that fails in training
-  mode: each writes the files its entry declares."""
-  c = tiny_config(**{
-      "eval.suites": evaluators.names(),
-      "eval.attacks": ("alpha", "beta", "gamma", "alpha_pixels", "fgsm",
-                       "pgd", "lavan"),
-      "eval.pgd_eps": (0, 8), "eval.pgd_steps": 2, "eval.robust_images": 16,
-      "eval.strong_steps": 2, "eval.strong_restarts": 1,
-      "eval.strong_images": 16, "eval.patch_images": 16,
-      "eval.patch_steps": 2, "eval.patch_screen_steps": 2,
-      "eval.patch_universal_steps": 2,
-      "eval.transfer.sources": ("src",), "eval.transfer.images": 16,
-      "eval.transfer.settings": ("fgsm8",)})
-  validate(c)
-  out = evaluate.evaluate(c, str(tmp_path), StubModel(), {}, shapes,
-                          train.make_mesh(), others={"src": (StubModel(), {})})
-  for name in evaluators.names():
-    for stem in evaluators.get(name).files:
-      assert any(f.startswith(stem + ".") for f in os.listdir(out)), (name,
-                                                                      stem)
-
-
 def test_count_over_batches_is_exact_with_a_padded_last_batch():
   labels = jnp.arange(37) % 3
   images = jnp.zeros((37, 2, 2, 3), jnp.uint8)

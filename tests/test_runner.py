@@ -245,6 +245,20 @@ def test_matrix_evaluation_skips_pgd_the_run_measured(tmp_path):
   assert out.returncode == 1 and "not trained" in out.stderr
 
 
+def test_a_run_without_checkpoints_is_evaluated_from_the_weight_store(
+    tmp_path):
+  """The committed clean seed 0 of the mdr group: no workdir here, its
+  weights in the store: the evaluation command evaluates those."""
+  out = _cli("--stage=eval", "--dry_run", "--group=mdr",
+             "--evaluation=strong", "--runs=clean:0",
+             f"--workdirs={tmp_path}")
+  assert out.returncode == 0, out.stderr
+  argv = shlex.split(out.stdout.strip().partition(": ")[2].rpartition(
+      "  -> ")[0])
+  assert "--weights=experiments/weights/cifar10_cpu/clean/seed0.msgpack" in argv
+  assert "--mode=eval" in argv
+
+
 def test_a_later_suite_is_added_beside_a_finished_evaluation(tmp_path):
   """A finished extra_eval/ skips only the suites it ran: others go to
   extra_eval_<suites>/ (nothing written is replaced), and group_results.load

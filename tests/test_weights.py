@@ -68,3 +68,23 @@ def test_export_then_load_gives_the_same_predictions(tmp_path):
   acc = clean.accuracy(stored.logits_fn, jnp.asarray(dataset.test.images),
                        jnp.asarray(dataset.test.labels.astype(np.int32)), 48)
   assert acc == clean_json["accuracy"]
+
+
+def test_stored_weights_evaluate_without_a_checkpoint(tmp_path):
+  """``--mode=eval --weights``: the stored demo model's evaluation with its
+  own config gives the committed clean accuracy; another model's config is
+  refused by name."""
+  from mdr import config as config_lib  # pylint: disable=g-import-not-at-top
+  path = os.path.join(STORE, "demo", "resnet_small", "seed0.msgpack")
+  c = weights.load(path).config
+  c.eval.suites = ("clean",)
+  out = train.evaluate_stored(c, str(tmp_path / "wd"), path)["eval_dir"]
+  got = json.load(open(os.path.join(out, "clean.json")))
+  want = json.load(open(os.path.join(
+      REPO, "experiments", "results", "demo", "seed0", "clean.json")))
+  assert (got["accuracy"], got["n"]) == (want["accuracy"], want["n"])
+  c.model.name = "resnet_tiny"
+  with pytest.raises(config_lib.ConfigError,
+                     match="config.model.name = 'resnet_tiny' is not the "
+                           "stored model's 'resnet_small'"):
+    train.evaluate_stored(c, str(tmp_path / "wd2"), path)
