@@ -134,8 +134,25 @@ def _masked_markdown(summary):
         "clean accuracy lower: " + _criterion(result["clean"]) + "; at 20 % "
         "hidden higher under " + "; ".join(
             f"{SYMBOL[a]}: {_criterion(result[a])}" for a in SEED_ATTACKS)
-        + ".\n")
+        + "." + _worst_square(claims.CLAIM["a_worst"], summary, model)
+        + "\n")
   return out
+
+
+def _worst_square(claim, summary, model):
+  """The claim's verdict once more with α* in place of α, and α's gap to
+  α* on the model (both at RATIO); "" where α* was not measured."""
+  a = sweep_entry(summary, model, SALIENT_SQUARE, claims.RATIO)
+  x = sweep_entry(summary, model, WORST_SQUARE, claims.RATIO)
+  if a is None or x is None:
+    return ""
+  result = claims.evaluate(claim, summary, model)
+  return (f" With {SYMBOL[WORST_SQUARE]} (every position of the square, "
+          f"the worst per image, on {x['n']} images) in place of α: "
+          f"{claims.claim_verdict(result)}, higher than `clean` under α*: "
+          f"{_criterion(result[WORST_SQUARE])}; α leaves "
+          f"{a['mean'] - x['mean']:.1f} points of accuracy that α* takes "
+          f"({fmt_cell(a)} vs {fmt_cell(x)}).")
 
 
 def _few_pixels_markdown(summary):
@@ -207,7 +224,8 @@ def _mixed_markdown(summary):
       f"{claims.MIXED_GAMMA_GAIN:g} points higher: "
       f"{_criterion(result['gamma_rise'])}; higher at all under "
       + "; ".join(f"{SYMBOL[a]}: {_criterion(result[a])}"
-                  for a in SEED_ATTACKS) + ".\n"]
+                  for a in SEED_ATTACKS) + "."
+      + _worst_square(claims.CLAIM["c_worst"], summary, model) + "\n"]
 
 
 def claims_markdown(summary):

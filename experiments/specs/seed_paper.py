@@ -136,4 +136,17 @@ CLAIMS = (
             Criterion("gamma_rise", (M, _at(RANDOM_PIXELS)), ">",
                       MIXED_GAMMA_GAIN, minus=("clean", _at(RANDOM_PIXELS))),
         ) + tuple(_resists(a) for a in SEED_ATTACKS)),
+    # (a) and (c) once more with α* (every position of the square, the
+    # worst per image) in place of α: α is a saliency heuristic, α* the
+    # attack it approximates.
+    Claim(
+        "a_worst",
+        "(a) with the worst-case square α* in place of α",
+        models=("masked", "masked_all", "masked_sparse"),
+        criteria=(_resists(WORST_SQUARE),)),
+    Claim(
+        "c_worst",
+        "(c) with the worst-case square α* in place of α",
+        models=("mixed",),
+        criteria=(_resists(WORST_SQUARE),)),
 )
