@@ -142,6 +142,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.patch_keep = 2           # search: candidates (best by the screen) given the full patch_steps
   c.eval.patch_restarts = 2       # search: random initialisations of the patch at each kept candidate
   c.eval.patch_random_candidates = 4  # search: random positions among the candidates (with 4 corners + salient)
+  c.eval.patch_sanity_steps = ()  # also per image at these step budgets (e.g. (100, 300)): success must not fall as steps grow
+  c.eval.patch_sanity_sides = ()  # also per image with these patch sides (e.g. (3, 7)): success must not fall as the patch grows
   c.eval.patch_domains = ("image", "network")  # image: patch in [0, 1]; network: unconstrained
   c.eval.patch_universal_targets = (0,)  # target classes of universal patches (empty: none)
   c.eval.patch_universal_steps = 500     # universal patch: step limit (stops after 30 confident steps)

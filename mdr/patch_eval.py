@@ -36,14 +36,15 @@ CONFIDENCE = 0.9
 UNIVERSAL_TRAIN_IMAGES = 5000
 
 
-def per_image(ec, logits_fn, xs, src, tgt, key, side, domain):
+def per_image(ec, logits_fn, xs, src, tgt, key, side, domain, steps=None):
   """Per-image patches at ``ec.patch_location``: ``(patches, locations,
   info)``. A corner or ``random`` trains at that one place
   (``patch_lib.train_patches``); ``search`` takes the best per image over
   the corners, the most salient window and random positions
   (``patch_lib.search``), and is never weaker than ``random``."""
   n, h, w = xs.shape[:3]
-  kw = dict(side=side, steps=ec.patch_steps, step_size=ec.patch_step_size,
+  kw = dict(side=side, steps=steps or ec.patch_steps,
+            step_size=ec.patch_step_size,
             kappa=ec.patch_kappa, domain=domain, loss=ec.patch_loss)
   idx = jnp.arange(n)
   if ec.patch_location == "search":
@@ -127,6 +128,22 @@ def evaluate(config, logits_fn, test_images_u8, test_labels, train_images_u8,
       rec["shift_returns_to_source"] = (float(back[ok].mean() * 100)
                                         if ok.any() else None)
       records.append(rec)
+      # The sanity runs: the same images, targets and keys at other step
+      # budgets and patch sides (first domain only).
+      extra = ([("steps", s, side) for s in ec.patch_sanity_steps]
+               + [("side", ec.patch_steps, s) for s in ec.patch_sanity_sides]
+               if domain == ec.patch_domains[0] else [])
+      for what, s_steps, s_side in extra:
+        p2, l2, _ = per_image(ec, logits_fn, xs, src, tgt,
+                              jax.random.fold_in(k, 1), s_side, domain,
+                              steps=s_steps)
+        value = s_steps if what == "steps" else s_side
+        records.append(dict(
+            attack=name, variant=f"per_image ({what} {value})",
+            domain=domain, sanity=what, location=ec.patch_location,
+            side=s_side, pixels=s_side * s_side, n=n, steps=int(s_steps),
+            **_rates(logits_fn(patch_lib.paste_batch(xs, p2, l2)), src,
+                     tgt)))
       if examples is None and domain == "image":
         k_show = min(6, n)
         examples = dict(clean=np.asarray(xs[:k_show]),
@@ -186,7 +203,9 @@ def checks(records):
   success is not below the universal patch's mean (an optimiser working on
   each image should never lose to one patch for all); per variant, the
   network domain's is not below the image domain's (its box contains the
-  image domain's). Tolerance: one image of the smaller set."""
+  image domain's); where ``eval.patch_sanity_steps`` / ``_sides`` ran, the
+  per-image success does not fall as the steps or the patch side grow.
+  Tolerance: one image of the smaller set."""
   out = []
   get = lambda v, d: [r for r in records
                       if r["variant"] == v and r["domain"] == d and r["n"]]
@@ -199,6 +218,21 @@ def checks(records):
       out.append(dict(check="per_image_not_below_universal", domain=d,
                       passed=p + tol(per + uni) >= u,
                       detail=f"per image {p:.1f} %, universal {u:.1f} %"))
+  for d in sorted({r["domain"] for r in records}):
+    main = get("per_image", d)
+    for what in ("steps", "side"):
+      runs = [r for r in records if r.get("sanity") == what
+              and r["domain"] == d and r["n"]]
+      if not main or not runs:
+        continue
+      runs = sorted(runs + main[:1], key=lambda r: r[what])
+      falls = [(a[what], b[what], a["hit_target"], b["hit_target"])
+               for a, b in zip(runs, runs[1:])
+               if b["hit_target"] + tol([a, b]) < a["hit_target"]]
+      out.append(dict(
+          check=f"not_falling_with_{what}", domain=d, passed=not falls,
+          detail=", ".join(f"{what} {r[what]}: {r['hit_target']:.1f} %"
+                           for r in runs)))
   for v in ("per_image", "universal"):
     img, net = get(v, "image"), get(v, "network")
     if img and net:
@@ -227,7 +261,8 @@ def markdown(result, title, class_names=None) -> str:
     shift = r.get("shift_returns_to_source")
     shift = "—" if shift is None else f"{shift:.1f} (of {r['shift_n']})"
     steps = (f"{r['steps_mean']:.1f} (mean)" if "steps_mean" in r else
-             f"{r['train_steps']} (train)")
+             f"{r['train_steps']} (train)" if "train_steps" in r else
+             f"{r['steps']} (budget)")
     variant = r["variant"] + (f", target {r['target']}" if "target" in r
                               else "")
     if "best_found_by" in r:

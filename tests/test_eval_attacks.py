@@ -70,7 +70,8 @@ def test_every_suite_runs_the_model_in_inference_mode_only(shapes, tmp_path):
                                "alpha_exhaustive", "fgsm", "pgd", "lavan"),
               "eval.suites": evaluators.names(),
               "eval.transfer.sources": ("src",),
-              "eval.transfer.settings": ("fgsm8", "pgd8")})
+              "eval.transfer.settings": ("fgsm8", "pgd8"),
+              "eval.patch_sanity_steps": (2,), "eval.patch_sanity_sides": (3,)})
   validate(c)
   out = evaluate.evaluate(c, str(tmp_path), StubModel(), {}, shapes,
                           train.make_mesh(), others={"src": (StubModel(), {})})
@@ -102,8 +103,11 @@ def test_every_suite_runs_the_model_in_inference_mode_only(shapes, tmp_path):
   transfer = _read(os.path.join(out, "transfer.json"))
   assert len(transfer["records"]) == 4       # 2 settings x src -> {self, src}
   patch = _read(os.path.join(out, "patch.json"))
-  assert {r["variant"] for r in patch["records"]} == {"per_image",
-                                                      "universal"}
+  assert {r["variant"] for r in patch["records"]} == {
+      "per_image", "universal", "per_image (steps 2)", "per_image (side 3)"}
+  assert {c["check"] for c in patch["checks"]} == {
+      "per_image_not_below_universal", "not_falling_with_steps",
+      "not_falling_with_side"}
   strong = _read(os.path.join(out, "pgd_strong.json"))
   assert strong["n"] == 16 and strong["restarts"] == 2
   assert 0 <= strong["accuracy"] <= strong["clean_accuracy"]

@@ -48,7 +48,12 @@ EVAL_ATTACKS = "('alpha','beta','gamma','fgsm','pgd','lavan')"
 EVAL_FLAGS = (f"--config.eval.robust_images={ROBUST_IMAGES}",
               "--config.eval.pgd_eps=(0,2,8)",
               "--config.eval.patch_images=100",
-              "--config.eval.patch_domains=('image',)")
+              "--config.eval.patch_domains=('image',)",
+              # The patch's sanity runs: success must not fall from 100 to
+              # 300 to the full 1,000 steps, nor from a 3x3 to the 5x5 to a
+              # 7x7 patch.
+              "--config.eval.patch_sanity_steps=(100,300)",
+              "--config.eval.patch_sanity_sides=(3,7)")
 
 
 def has_pgd_cell(reading_robustness):

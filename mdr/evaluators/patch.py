@@ -57,6 +57,13 @@ def check(config) -> None:
     registry.check_int(f"eval.{field}", ec[field], 1, "a positive integer")
   registry.check_int("eval.patch_random_candidates",
                      ec.patch_random_candidates, 0, "an integer >= 0")
+  for field in ("patch_sanity_steps", "patch_sanity_sides"):
+    values = ec[field]
+    if isinstance(values, str) or any(
+        isinstance(v, bool) or not isinstance(v, int) or v < 1
+        for v in values) or len(set(values)) < len(values):
+      registry.fail(f"eval.{field}", values,
+                    "distinct positive integers (empty: none)")
   doms = ec.patch_domains
   if isinstance(doms, str) or not doms or any(d not in patch_lib.DOMAINS
                                               for d in doms):
@@ -157,6 +164,7 @@ EVALUATOR = registry.register(registry.Evaluator(
             "patch_step_size", "patch_location", "patch_domains",
             "patch_loss", "patch_kappa", "patch_screen_steps", "patch_keep",
             "patch_restarts", "patch_random_candidates",
+            "patch_sanity_steps", "patch_sanity_sides",
             "patch_universal_targets", "patch_universal_steps",
             "patch_transfer_workdirs", "tta"),
     files=("patch", "patch_examples"),
