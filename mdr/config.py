@@ -142,6 +142,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.patch_keep = 2           # search: candidates (best by the screen) given the full patch_steps
   c.eval.patch_restarts = 2       # search: random initialisations of the patch at each kept candidate
   c.eval.patch_random_candidates = 4  # search: random positions among the candidates (with 4 corners + salient)
+  c.eval.certify_images = 500     # patch_cleanser: a fixed subset of this many test images (0 = all)
+  c.eval.certify_patches = (2, 5)  # patch_cleanser: the patch sides certified (5 = 2.4 % of 32x32)
+  c.eval.certify_masks = 6        # patch_cleanser: masks per axis (6: 36 masks, 666 passes per image)
+  c.eval.certify_fill = "zero"    # patch_cleanser: the masks' fill, the one the model was trained with: zero or mean
   c.eval.patch_sanity_steps = ()  # also per image at these step budgets (e.g. (100, 300)): success must not fall as steps grow
   c.eval.patch_sanity_sides = ()  # also per image with these patch sides (e.g. (3, 7)): success must not fall as the patch grows
   c.eval.patch_domains = ("image", "network")  # image: patch in [0, 1]; network: unconstrained

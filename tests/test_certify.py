@@ -274,3 +274,30 @@ def test_certificates_do_not_depend_on_the_batch_or_jit():
     np.testing.assert_array_equal(np.asarray(whole[k]), np.concatenate(
         [np.asarray(o[k]) for o in one]))
     np.testing.assert_array_equal(np.asarray(whole[k]), np.asarray(jitted[k]))
+
+
+def test_the_patch_cleanser_evaluator_on_a_stub_model(tmp_path):
+  """Through evaluate(): a certified image is also right under double
+  masking (case I), so certified <= defended clean accuracy; the cases add
+  up; 36 masks and 666 passes per image at p = 5, k = 6."""
+  import json  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  from conftest import tiny_config, validate  # pylint: disable=g-import-not-at-top
+  from mdr import data as data_lib  # pylint: disable=g-import-not-at-top
+  from mdr import evaluate, train  # pylint: disable=g-import-not-at-top
+  from test_eval_attacks import StubModel  # pylint: disable=g-import-not-at-top
+  c = tiny_config(**{"eval.suites": ("patch_cleanser",),
+                     "eval.certify_images": 12, "eval.tta": 0})
+  validate(c)
+  shapes = data_lib.synthetic(16, 40, seed=0)
+  out = evaluate.evaluate(c, str(tmp_path), StubModel(), {}, shapes,
+                          train.make_mesh())
+  r = json.load(open(os.path.join(out, "patch_cleanser.json")))
+  assert [x["patch"] for x in r["records"]] == [2, 5] and r["n"] == 12
+  five = r["records"][1]
+  assert (five["masks"], five["passes"], five["mask_side"]) == (36, 666, 9)
+  for x in r["records"]:
+    assert x["certified"] <= x["clean_accuracy"] + 1e-9
+    assert sum(x["cases"].values()) == pytest.approx(100.0)
+  assert "| 5×5 | 36 | 9 | 666 |" in open(
+      os.path.join(out, "patch_cleanser.md")).read()

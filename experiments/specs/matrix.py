@@ -88,4 +88,8 @@ EVALUATIONS = {
     "strong": Evaluation(
         suites=("pgd_strong", "patch"), flags=(ATTACKS_FLAG,),
         doc="the stronger white-box check (PGD-50 × 5 restarts) and LaVAN"),
+    "certify": Evaluation(
+        suites=("patch_cleanser",), flags=("--config.eval.tta=0",),
+        doc="PatchCleanser's certificates of the model as trained (p = 2, "
+            "5; 36 masks; 500 test images)"),
 }
