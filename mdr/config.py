@@ -62,6 +62,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.ratio_min = 0.0         # masked examples hide a ratio uniform in [ratio_min, ratio_max]
   c.train.ratio_max = 0.2
   c.train.fill = "zero"           # how hidden pixels are filled: zero | mean | noise
+  c.train.grid_masks = 0          # masked/mixed: 1 or 2 = hide that many random masks of PatchCleanser's grid
+                                  #   (mdr.certify.pc) instead of train.mask_types; 0 = off
+  c.train.grid_patch = 5          # grid_masks: the grid's patch side (5: 9x9 masks on 32x32)
+  c.train.grid_k = 6              # grid_masks: the grid's masks per axis (6: 36 masks)
   c.train.batch_size = 128        # global batch, split over all devices
   c.train.epochs = 200.0          # training length in epochs ...
   c.train.steps = 0               # ... or in steps (> 0 wins over epochs)
@@ -394,6 +398,14 @@ def validate(c: ml_collections.ConfigDict, num_devices: int = 1) -> None:
           f"at most train.ratio_max = {c.train.ratio_max}")
   if c.train.fill not in masks.FILLS:
     _fail("train.fill", c.train.fill, f"one of {masks.FILLS}")
+  if c.train.grid_masks not in (0, 1, 2) or isinstance(c.train.grid_masks,
+                                                        bool):
+    _fail("train.grid_masks", c.train.grid_masks,
+          "0 (off), 1 or 2 (masks of the grid per masked image)")
+  for field in ("grid_patch", "grid_k"):
+    value = c.train[field]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+      _fail(f"train.{field}", value, "a positive integer")
   for field, value in (("train.batch_size", c.train.batch_size),
                        ("eval.batch_size", c.eval.batch_size)):
     if not isinstance(value, int) or value <= 0:

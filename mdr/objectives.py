@@ -128,6 +128,10 @@ def mask_training_batch(tc, key, images, labels, saliency_fn, mean):
   n_masked = b if tc.mode == "masked" else int(round(tc.mixed_share * b))
   if n_masked == 0:  # e.g. mixed_share * batch_size rounds to 0
     return images
+  if tc.get("grid_masks", 0):
+    return masks.apply(images, grid_training_masks(tc, k_mask, b, h, w,
+                                                   n_masked),
+                       tc.fill, mean=mean, key=k_fill)
   ratio = jax.random.uniform(k_ratio, (b,), minval=tc.ratio_min,
                              maxval=tc.ratio_max)
   ratio = jnp.where(jnp.arange(b) < n_masked, ratio, 0.0)
@@ -146,6 +150,18 @@ def mask_training_batch(tc, key, images, labels, saliency_fn, mean):
     for i in range(1, len(names_)):
       chosen = jnp.where(kind[:, None, None] == i, per_type[i], chosen)
   return masks.apply(images, chosen, tc.fill, mean=mean, key=k_fill)
+
+
+def grid_training_masks(tc, key, b, h, w, n_masked):
+  """Bool ``[B, H, W]``: the first ``n_masked`` examples each hide the
+  union of ``tc.grid_masks`` masks drawn uniformly from PatchCleanser's
+  grid (``mdr.certify.pc.mask_set(H, W, tc.grid_patch, tc.grid_k)``), the
+  masks its certificate uses; the others hide nothing."""
+  from mdr.certify import pc  # pylint: disable=g-import-not-at-top
+  grid = jnp.asarray(pc.mask_set(h, w, int(tc.grid_patch), int(tc.grid_k)))
+  idx = jax.random.randint(key, (b, int(tc.grid_masks)), 0, grid.shape[0])
+  hidden = grid[idx].any(1)
+  return hidden & (jnp.arange(b) < n_masked)[:, None, None]
 
 
 def _clean(ctx: Context):

@@ -301,3 +301,39 @@ def test_the_patch_cleanser_evaluator_on_a_stub_model(tmp_path):
     assert sum(x["cases"].values()) == pytest.approx(100.0)
   assert "| 5×5 | 36 | 9 | 666 |" in open(
       os.path.join(out, "patch_cleanser.md")).read()
+
+
+def test_grid_mask_training_hides_masks_of_the_certificate_grid():
+  """train.grid_masks: every masked example hides the union of 1 (or 2)
+  masks of PatchCleanser's grid, the mixed batch's other half nothing."""
+  from conftest import tiny_config  # pylint: disable=g-import-not-at-top
+  from mdr import objectives  # pylint: disable=g-import-not-at-top
+  grid = pc.mask_set(32, 32, 5, 6)
+  for mode, g in (("masked", 1), ("mixed", 2)):
+    tc = tiny_config(**{"train.mode": mode, "train.grid_masks": g}).train
+    hidden = np.asarray(objectives.grid_training_masks(
+        tc, jax.random.key(0), 16, 32, 32, 16 if mode == "masked" else 8))
+    for i, h in enumerate(hidden):
+      if mode == "mixed" and i >= 8:
+        assert not h.any()
+        continue
+      covering = [m for m in grid if (h | m).sum() == h.sum() and
+                  (m & h).sum() == m.sum()]
+      assert covering and h.sum() <= g * 81
+      if g == 1:
+        assert any((h == m).all() for m in grid)
+
+
+def test_grid_mask_settings_are_checked_and_reach_the_training_batch():
+  from conftest import tiny_config, validate  # pylint: disable=g-import-not-at-top
+  from mdr import config as config_lib  # pylint: disable=g-import-not-at-top
+  from mdr import objectives  # pylint: disable=g-import-not-at-top
+  for field, value in (("train.grid_masks", 3), ("train.grid_k", 0)):
+    with pytest.raises(config_lib.ConfigError, match=field.split(".")[1]):
+      validate(tiny_config(**{field: value}))
+  tc = tiny_config(**{"train.mode": "masked", "train.grid_masks": 1}).train
+  x = jnp.ones((4, 32, 32, 3))
+  out = objectives.mask_training_batch(tc, jax.random.key(1), x,
+                                       jnp.zeros(4, jnp.int32), None,
+                                       jnp.zeros(3))
+  assert (np.asarray(out[..., 0] == 0).reshape(4, -1).sum(1) == 81).all()
