@@ -211,3 +211,4 @@ from experiments.specs import mdr as _mdr  # noqa: E402,F401
 from experiments.specs import random_mask as _random_mask  # noqa: E402,F401
 from experiments.specs import adversarial as _adversarial  # noqa: E402,F401
 from experiments.specs import frontier as _frontier  # noqa: E402,F401
+from experiments.specs import certified as _certified  # noqa: E402,F401
