@@ -39,14 +39,7 @@ REFERENCE = f"{E3}_pgd_at"   # M2AT's claim is made against PGD-AT
 FLAGS = (
     "--config.train.adv.steps=2", "--config.train.adv.step=4.0",
     "--config.checkpoint_every_steps=48",
-    "--config.eval.suites=(\"clean\",\"mask_sweep\",\"sparse_pixels\","
-    "\"robustness\")",
-    "--config.eval.attacks=(\"alpha\",\"alpha_exhaustive\",\"beta\","
-    "\"gamma\",\"alpha_pixels\",\"fgsm\",\"pgd\")",
-    "--config.eval.costly_images=250", "--config.eval.costly_ratios=(0.0,0.2)",
-    "--config.eval.ratios=(0.0,0.2)", "--config.eval.pgd_eps=(2,8)",
-    "--config.eval.robust_images=500", "--config.eval.draws=2",
-    "--config.eval.tta=0")
+    *matrix.own_eval_flags("(0.0,0.2)", "(2,8)"))
 
 specs.register(specs.Group(
     name="adversarial", label="Adversarial",

@@ -66,6 +66,24 @@ def has_pgd_cell(reading_robustness):
       for r in rob.get("records", []))
 
 
+def own_eval_flags(ratios, pgd_eps):
+  """The evaluation a matrix group's runs make when they train, as the
+  Random Mask and adversarial rows were made: clean, the mask sweep at
+  ``ratios`` (hidden shares: a tuple's text, e.g. "(0.0,0.2)") with α* at
+  20 % on 250 images, the sparse-pixel curve, FGSM/PGD-20 at ``pgd_eps``
+  (/255, text) on 500 images, 2 draws, no TTA."""
+  return (
+      "--config.eval.suites=(\"clean\",\"mask_sweep\",\"sparse_pixels\","
+      "\"robustness\")",
+      "--config.eval.attacks=(\"alpha\",\"alpha_exhaustive\",\"beta\","
+      "\"gamma\",\"alpha_pixels\",\"fgsm\",\"pgd\")",
+      "--config.eval.costly_images=250",
+      "--config.eval.costly_ratios=(0.0,0.2)",
+      f"--config.eval.ratios={ratios}", f"--config.eval.pgd_eps={pgd_eps}",
+      "--config.eval.robust_images=500", "--config.eval.draws=2",
+      "--config.eval.tta=0")
+
+
 def _skip_measured(seed_dir):
   """The suites a run's own evaluation already measured for the matrix."""
   path = os.path.join(seed_dir, "robustness.json")

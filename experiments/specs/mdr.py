@@ -57,15 +57,13 @@ specs.register(specs.Group(
     queue=(("clean", 0), ("mixed", 0), ("masked", 0), ("masked_all", 0),
            ("clean", 1), ("mixed", 1), ("masked_sparse", 0), ("clean", 2)),
     transfer=specs.Transfer(settings=(matrix.TRANSFER,))))
-specs.register(specs.Group(
-    name="mdr_gpu", label="MDR (GPU)", results="cifar10_gpu",
-    workdirs="cifar10_gpu",
-    doc="the seed's models, full-width fast network, 9.9 epochs, bf16",
-    runs=runs(":gpu"), queue=GPU_QUEUE,
-    transfer=specs.Transfer(settings=(matrix.TRANSFER,))))
-specs.register(specs.Group(
-    name="mdr_full", label="MDR (ResNet-18)", results="cifar10_full",
-    workdirs="cifar10_full",
-    doc="the seed's models, ResNet-18, 200 epochs, bf16",
-    runs=runs(""), queue=GPU_QUEUE,
-    transfer=specs.Transfer(settings=(matrix.TRANSFER,))))
+for name, label, scale, doc in (
+    ("mdr_gpu", "MDR (GPU)", ":gpu",
+     "the seed's models, full-width fast network, 9.9 epochs, bf16"),
+    ("mdr_full", "MDR (ResNet-18)", "",
+     "the seed's models, ResNet-18, 200 epochs, bf16")):
+  results = "cifar10_" + name.partition("_")[2]
+  specs.register(specs.Group(
+      name=name, label=label, results=results, workdirs=results, doc=doc,
+      runs=runs(scale), queue=GPU_QUEUE,
+      transfer=specs.Transfer(settings=(matrix.TRANSFER,))))

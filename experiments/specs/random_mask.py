@@ -25,15 +25,7 @@ RUNS = (
                 color=color, tag=f"rm{drop}")
       for drop, color in ((0.5, "tab:orange"), (0.7, "tab:red"))),
 )
-FLAGS = (
-    "--config.eval.suites=(\"clean\",\"mask_sweep\",\"sparse_pixels\","
-    "\"robustness\")",
-    "--config.eval.attacks=(\"alpha\",\"alpha_exhaustive\",\"beta\","
-    "\"gamma\",\"alpha_pixels\",\"fgsm\",\"pgd\")",
-    "--config.eval.costly_images=250", "--config.eval.costly_ratios=(0.0,0.2)",
-    "--config.eval.ratios=(0.0,0.1,0.2)", "--config.eval.pgd_eps=(0,2,8,16)",
-    "--config.eval.robust_images=500", "--config.eval.draws=2",
-    "--config.eval.tta=0")
+FLAGS = matrix.own_eval_flags("(0.0,0.1,0.2)", "(0,2,8,16)")
 
 specs.register(specs.Group(
     name="random_mask", label="Random mask",
