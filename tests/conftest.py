@@ -1,12 +1,31 @@
 """Shared test helpers: a tiny config on the embedded synthetic data."""
 
 import os
+import shutil
 import sys
+import tempfile
 
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+
+# One XLA compilation cache per test session, empty at its start, shared by
+# the xdist workers and the subprocesses they start (both inherit the
+# environment the session's first process sets here, before JAX is
+# imported): the suite's many tiny runs compile the same steps, each once.
+# A cache directory the caller set is used as it is and never removed.
+_OWN_CACHE = "JAX_COMPILATION_CACHE_DIR" not in os.environ
+if _OWN_CACHE:
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = os.path.join(
+      tempfile.gettempdir(), f"mdr-test-xla-cache-{os.getpid()}")
+  os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+
+
+def pytest_sessionfinish(session, exitstatus):
+  del exitstatus
+  if _OWN_CACHE and not hasattr(session.config, "workerinput"):
+    shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 
 
 def tiny_config(**overrides):
