@@ -48,6 +48,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.name = "resnet18"       # mdr.models registry name
   c.model.dtype = "float32"       # "bfloat16" for GPU/TPU compute
   c.model.width = 1.0             # width multiplier (models whose registry entry takes one: airbench)
+  c.model.encoding = "rgb"        # input: rgb | ds (6-channel (x, 1 - x) base model of de-randomized
+                                  #   smoothing, mdr.certify.ds; models whose registry entry takes it: airbench)
   c.model.random_mask = ml_collections.ConfigDict()  # fixed random masks on feature maps (Random Mask CNN)
   c.model.random_mask.drop = 0.0  # share of each masked activation's units zeroed, in [0, 1); 0 = off
   c.model.random_mask.stages = "shallow"  # shallow (stem + stages 1-2) | deep (stages 3+) |
@@ -66,6 +68,8 @@ def base_config() -> ml_collections.ConfigDict:
                                   #   (mdr.certify.pc) instead of train.mask_types; 0 = off
   c.train.grid_patch = 5          # grid_masks: the grid's patch side (5: 9x9 masks on 32x32)
   c.train.grid_k = 6              # grid_masks: the grid's masks per axis (6: 36 masks)
+  c.train.ds_band = 4             # ablated: the band of columns each training image keeps (de-randomized
+                                  #   smoothing's b; one uniform random position per image, wrapping)
   c.train.batch_size = 128        # global batch, split over all devices
   c.train.epochs = 200.0          # training length in epochs ...
   c.train.steps = 0               # ... or in steps (> 0 wins over epochs)
@@ -149,6 +153,13 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.certify_images = 500     # patch_cleanser: a fixed subset of this many test images (0 = all)
   c.eval.certify_patches = (2, 5)  # patch_cleanser: the patch sides certified (5 = 2.4 % of 32x32)
   c.eval.certify_masks = 6        # patch_cleanser: masks per axis (6: 36 masks, 666 passes per image)
+  c.eval.certify_attack_images = 0  # patch_cleanser, smoothing: attack the defended prediction (location-searched
+                                  #   LaVAN on a surrogate) on up to this many certified and as many uncertified,
+                                  #   correctly classified images, at the largest certify_patches side (0 = off)
+  c.eval.certify_attack_steps = 50  # ... full-budget steps per image (the screen: certify_attack_screen at 9 places)
+  c.eval.certify_attack_screen = 10
+  c.eval.ds_band = 4              # smoothing: columns each band keeps (the band the model was trained with)
+  c.eval.ds_theta = 0.2           # smoothing: a band votes for every class of softmax >= this (also top-1 votes)
   c.eval.certify_fill = "zero"    # patch_cleanser: the masks' fill, the one the model was trained with: zero or mean
   c.eval.patch_sanity_steps = ()  # also per image at these step budgets (e.g. (100, 300)): success must not fall as steps grow
   c.eval.patch_sanity_sides = ()  # also per image with these patch sides (e.g. (3, 7)): success must not fall as the patch grows
@@ -361,6 +372,22 @@ def validate(c: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     _fail("model.name", c.model.name, f"one of {sorted(models.REGISTRY)}")
   if c.model.dtype not in models.DTYPES:
     _fail("model.dtype", c.model.dtype, f"one of {sorted(models.DTYPES)}")
+  takes = models.REGISTRY[c.model.name].encodings
+  if c.model.encoding not in takes:
+    known = sorted({e for s in models.REGISTRY.values() for e in s.encodings})
+    _fail("model.encoding", c.model.encoding,
+          f"one of {takes} for model {c.model.name!r} (encodings: {known}; "
+          f"ds: models " + str(sorted(n for n, s in models.REGISTRY.items()
+                                      if "ds" in s.encodings)) + ")")
+  objective = objectives.get(c.train.mode)
+  if objective.encoding != "rgb" and c.model.encoding != objective.encoding:
+    _fail("model.encoding", c.model.encoding,
+          f"{objective.encoding!r} with train.mode = {c.train.mode!r} (the "
+          f"model takes the images it makes)")
+  if objective.check is not None:
+    problem = objective.check(c)
+    if problem:
+      raise ConfigError(problem)
   rmask = c.model.random_mask
   if isinstance(rmask.drop, bool) or not isinstance(rmask.drop, (int, float)) \
       or not 0 <= rmask.drop < 1:

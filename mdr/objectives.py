@@ -12,6 +12,7 @@ the names. A new objective is one :func:`register` call.
 | ``clean`` | the batch | 1 |
 | ``masked`` | every image masked (α/β/γ of ``train.mask_types``) | 1 (+1 with α: saliency) |
 | ``mixed`` | the first ``round(mixed_share · B)`` images masked, the rest clean | 1 (+ saliency of the masked ones) |
+| ``ablated`` | every image ablated to one band of ``train.ds_band`` columns (de-randomized smoothing's base model; ``model.encoding="ds"``) | 1 |
 | ``pgd_at`` | PGD-k ℓ∞ adversarial images (Madry et al. 2018) | k + 1 |
 | ``fgsm_rs`` | FGSM from a uniform random start (Wong et al. 2020) | 2 |
 | ``m2at`` | masked and mixed adversarial images (M2AT, arXiv 2302.08066, reconstructed) | base attack + 1 |
@@ -28,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import zlib
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -75,11 +76,19 @@ class Objective:
       ``[B, K]`` (rows summing to 1).
     adversarial: whether it crafts adversarial examples (reads
       ``config.train.adv``).
+    check: optional ``config -> problem or None``: the objective's own
+      settings, checked by ``config.validate`` (a message naming the field,
+      its value and what is allowed).
+    encoding: the input encoding of the images it makes (``rgb``: the
+      batch's shape; ``ds``: 2C channels, ``mdr.certify.ds.ablate``); the
+      model must take it (``model.encoding``).
   """
   name: str
   description: str
   prepare: Callable[[Context], tuple[jax.Array, jax.Array]]
   adversarial: bool = False
+  check: Optional[Callable[[Any], Optional[str]]] = None
+  encoding: str = "rgb"
 
 
 REGISTRY: dict[str, Objective] = {}
@@ -179,6 +188,29 @@ register(Objective("masked", "every image masked (train.mask_types)",
                    _masked))
 register(Objective("mixed", "a share (train.mixed_share) of the batch masked",
                    _masked))
+
+
+def _ablated(ctx: Context):
+  """Every image ablated to the band of ``train.ds_band`` columns at a
+  uniform random position (one per image, wrapping), in the 6-channel
+  ``(x, 1 − x)`` encoding (``mdr.certify.ds.ablate``)."""
+  from mdr.certify import ds  # pylint: disable=g-import-not-at-top
+  b, _, w, _ = ctx.images.shape
+  pos = jax.random.randint(salted(ctx.key, "ablated"), (b,), 0, w)
+  return ds.ablate(ctx.images, pos, int(ctx.config.train.ds_band)), ctx.labels
+
+
+def _check_ablated(config) -> Optional[str]:
+  band = config.train.ds_band
+  if isinstance(band, bool) or not isinstance(band, int) or band < 1:
+    return (f"config.train.ds_band = {band!r} is not allowed: a positive "
+            f"integer (columns kept)")
+  return None
+
+
+register(Objective("ablated", "every image ablated to one band of "
+                   "train.ds_band columns (de-randomized smoothing)",
+                   _ablated, check=_check_ablated, encoding="ds"))
 
 
 # ---------------------------------------------------------------------------

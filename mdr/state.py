@@ -171,6 +171,7 @@ def build_model(config, dataset):
   return models.get(config.model.name, dataset.num_classes,
                     dtype=config.model.dtype, width=config.model.width,
                     random_mask=random_mask_spec(config),
+                    encoding=config.model.get("encoding", "rgb"),
                     mean=tuple(dataset.mean), std=tuple(dataset.std))
 
 
@@ -183,7 +184,8 @@ def initial_params(config, model, dataset):
   prepare = models.REGISTRY[config.model.name].prepare
   if prepare is not None:
     params = prepare(jax.device_get(params), dataset.train.images,
-                     dataset.mean, dataset.std)
+                     dataset.mean, dataset.std,
+                     encoding=config.model.get("encoding", "rgb"))
   return params
 
 

@@ -430,13 +430,15 @@ def evaluate_stored(config: ml_collections.ConfigDict, workdir: str,
   """Evaluates the stored weights ``weights_path`` (``mdr.weights``) with
   ``config``'s evaluation into ``workdir/eval`` (``--mode=eval --weights``):
   no checkpoint and no training. The stored model must be the config's (same
-  name, width, random masks); the data is the config's."""
+  name, width, random masks, input encoding); the data is the config's."""
   from mdr import weights as weights_lib  # pylint: disable=g-import-not-at-top
   mesh = make_mesh()
   validate(config)
   stored = weights_lib.load(weights_path)
-  for field in ("name", "width", "random_mask"):
-    a, b = stored.config.model.get(field), config.model.get(field)
+  for field, default in (("name", None), ("width", None),
+                         ("random_mask", None), ("encoding", "rgb")):
+    a = stored.config.model.get(field, default)
+    b = config.model.get(field, default)
     a = a.to_dict() if hasattr(a, "to_dict") else a
     b = b.to_dict() if hasattr(b, "to_dict") else b
     if a != b:

@@ -337,3 +337,31 @@ def test_grid_mask_settings_are_checked_and_reach_the_training_batch():
                                        jnp.zeros(4, jnp.int32), None,
                                        jnp.zeros(3))
   assert (np.asarray(out[..., 0] == 0).reshape(4, -1).sum(1) == 81).all()
+
+
+def test_the_empirical_check_never_beats_a_certificate_and_can_fail():
+  """mdr.certify.empirical on tiny linear models (8x8, p = 2): the
+  location-searched patch on the surrogate flips no certified image's
+  defended prediction, and does flip some uncertified ones (so the check
+  is not vacuous), for smoothing and for PatchCleanser."""
+  from mdr.certify import empirical  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(3)
+  images = jnp.asarray(rng.uniform(0, 1, (48, N, N, 1)).astype(np.float32))
+  masks = pc.mask_set(N, N, P, 3)
+  fn = _tiny_linear(0, 2, scale=0.6)
+  defend = empirical.ds_defended(fn, B, 0.2)
+  ds_case = (empirical.ds_surrogate(fn, B), defend, defend(images),
+             ds.certified(ds.smooth(fn, images, b=B, theta=0.2)[1], P, B, N))
+  fn = _tiny_linear(1, 1, scale=0.3)
+  defend = empirical.pc_defended(fn, masks, 0.0)
+  labels = defend(images)
+  pc_case = (empirical.pc_surrogate(fn, masks, 0.0), defend, labels,
+             pc.certify(pc.prediction_map(fn, images, masks), labels))
+  for surrogate, defend, labels, cert in (ds_case, pc_case):
+    cert = np.asarray(cert)
+    assert 4 <= cert.sum() <= 40, cert.sum()
+    r = empirical.check(surrogate, defend, images, labels, cert,
+                        np.ones(48, bool), jax.random.key(0), n=48, side=P,
+                        steps=30, screen_steps=5)
+    assert r["certified"]["n"] == cert.sum() and r["passed"], r
+    assert r["uncertified"]["successes"] > 0 and r["can_fail"], r

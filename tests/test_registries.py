@@ -91,9 +91,14 @@ def test_every_model_runs_in_inference_mode(name):
 
 @pytest.mark.parametrize("name", objectives.names())
 def test_every_objective_makes_a_batch_of_its_input_shape(name):
+  """Of its input shape in its declared encoding (``ds``: twice the
+  channels), values in [0, 1]."""
   ctx, _ = _ctx(tiny_config(**{"train.mode": name}), b=8)
-  images, targets = objectives.get(name).prepare(ctx)
-  assert images.shape == ctx.images.shape
+  objective = objectives.get(name)
+  images, targets = objective.prepare(ctx)
+  b, h, w, c = ctx.images.shape
+  assert images.shape == (b, h, w, 2 * c if objective.encoding == "ds"
+                          else c)
   assert float(images.min()) >= 0.0 and float(images.max()) <= 1.0
   if targets.ndim == 1:
     assert targets.shape == (8,) and jnp.issubdtype(targets.dtype,

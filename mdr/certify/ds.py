@@ -28,9 +28,28 @@ def keep(pos, b: int, width: int):
 
 def ablate(images, pos, b: int):
   """``images [B, H, W, C]`` in [0, 1] -> ``[B, H, W, 2C]``: the band at
-  ``pos`` kept in the ``(x, 1 − x)`` encoding, every other column (0, 0)."""
-  k = keep(pos, b, images.shape[2]).astype(images.dtype)[None, None, :, None]
+  ``pos`` (one position, or ``[B]``: one per image) kept in the ``(x, 1 −
+  x)`` encoding, every other column (0, 0)."""
+  width = images.shape[2]
+  pos = jnp.asarray(pos)
+  k = (keep(pos, b, width) if pos.ndim == 0 else
+       jnp.mod(jnp.arange(width)[None] - pos[:, None], width) < b)
+  k = k.astype(images.dtype).reshape(-1, 1, width, 1)
   return jnp.concatenate([images * k, (1 - images) * k], -1)
+
+
+def zero_fill(images, pos, b: int):
+  """``[B, H, W, C]``: the band at ``pos`` kept as it is, every other column
+  0 (a model that takes C channels; the certificate holds all the same, as
+  the copy depends on the band's pixels only)."""
+  width = images.shape[2]
+  pos = jnp.asarray(pos)
+  k = (keep(pos, b, width) if pos.ndim == 0 else
+       jnp.mod(jnp.arange(width)[None] - pos[:, None], width) < b)
+  return images * k.astype(images.dtype).reshape(-1, 1, width, 1)
+
+
+ABLATIONS = {"ds": ablate, "zero": zero_fill}
 
 
 def encode(images):
@@ -38,10 +57,12 @@ def encode(images):
   return jnp.concatenate([images, 1 - images], -1)
 
 
-def band_logits(logits_fn, images, b: int):
-  """``[W, B, K]``: the model on every band position (W passes)."""
+def band_logits(logits_fn, images, b: int, ablation=ablate):
+  """``[W, B, K]``: the model on every band position (W passes);
+  ``ablation`` makes each copy (``ablate``: the 6-channel encoding;
+  ``zero_fill``: C channels, the rest 0)."""
   width = images.shape[2]
-  return jax.lax.map(lambda pos: logits_fn(ablate(images, pos, b)),
+  return jax.lax.map(lambda pos: logits_fn(ablation(images, pos, b)),
                      jnp.arange(width))
 
 
@@ -85,13 +106,14 @@ def predict(v):
   return jnp.argmax(v, -1)
 
 
-def smooth(logits_fn, images, *, b: int = 4, theta=0.2):
+def smooth(logits_fn, images, *, b: int = 4, theta=0.2, ablation=ablate):
   """``(prediction [B], votes [B, K])`` of the smoothed classifier."""
-  v = votes(band_logits(logits_fn, images, b), theta)
+  v = votes(band_logits(logits_fn, images, b, ablation), theta)
   return predict(v), v
 
 
-def certify(logits_fn, images, labels, *, p: int, b: int = 4, theta=0.2):
+def certify(logits_fn, images, labels, *, p: int, b: int = 4, theta=0.2,
+            ablation=ablate):
   """``(prediction, certified and correct)`` per image: W passes each."""
-  pred, v = smooth(logits_fn, images, b=b, theta=theta)
+  pred, v = smooth(logits_fn, images, b=b, theta=theta, ablation=ablation)
   return pred, (pred == labels) & certified(v, p, b, images.shape[2])

@@ -32,3 +32,4 @@ from mdr.evaluators import pgd_strong
 from mdr.evaluators import patch
 from mdr.evaluators import transfer
 from mdr.evaluators import patch_cleanser
+from mdr.evaluators import smoothing

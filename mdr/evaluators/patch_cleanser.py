@@ -8,7 +8,9 @@ models); on a fixed subset of ``eval.certify_images`` test images, without
 TTA, the two-mask prediction map (M(M+1)/2 passes per image), the certified
 accuracy (every two-mask prediction is the label), the defended prediction
 on the clean image (double masking) and the share of images in each case
-(I unanimous, II a disagreer's, III the majority). Writes
+(I unanimous, II a disagreer's, III the majority). With
+``eval.certify_attack_images``: the empirical check
+(``mdr.certify.empirical``) at the largest patch side. Writes
 ``patch_cleanser.{json,md}``.
 """
 
@@ -23,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mdr import data as data_lib
+from mdr.certify import empirical
 from mdr.certify import pc
 from mdr.evaluators import registry
 
@@ -57,9 +60,32 @@ def compute(ctx: registry.Context) -> dict:
         certified=float(cert.mean() * 100), certified_k=int(cert.sum()),
         clean_accuracy=float(np.mean(pred == np.asarray(y)) * 100),
         cases={str(c): float(np.mean(case == c) * 100) for c in (1, 2, 3)},
-        seconds=time.perf_counter() - t))
-  return dict(records=records, n=int(n), undefended_accuracy=undefended,
-              tta=0, seconds=time.perf_counter() - t0)
+        seconds=time.perf_counter() - t,
+        seconds_per_1000=(time.perf_counter() - t) / n * 1000))
+  result = dict(records=records, n=int(n), undefended_accuracy=undefended,
+                tta=0)
+  if ec.certify_attack_images:
+    t = time.perf_counter()
+    # The last patch side's map and certificates (the largest side first
+    # in certify_patches order is not assumed: take the largest).
+    side = max(int(p) for p in ec.certify_patches)
+    masks = pc.mask_set(h, w, side, int(ec.certify_masks))
+    if side != int(ec.certify_patches[-1]):
+      pm = jnp.concatenate([pc.prediction_map(logits_fn, x[s:s + per], masks,
+                                              fill, chunk=64)
+                            for s in range(0, n, per)])
+      cert = np.asarray(pc.certify(pm, y))
+      pred, _ = pc.double_masking(pm)
+    result["empirical"] = empirical.check(
+        empirical.pc_surrogate(logits_fn, masks, fill),
+        empirical.pc_defended(logits_fn, masks, fill), x, y, cert,
+        np.asarray(pred) == np.asarray(y), ctx.key(EVALUATOR),
+        n=int(ec.certify_attack_images), side=side,
+        steps=int(ec.certify_attack_steps),
+        screen_steps=int(ec.certify_attack_screen))
+    result["empirical"]["seconds"] = time.perf_counter() - t
+  result["seconds"] = time.perf_counter() - t0
+  return result
 
 
 def markdown(result, title) -> str:
@@ -76,6 +102,8 @@ def markdown(result, title) -> str:
     lines.append(f"| {r['patch']}×{r['patch']} | {r['masks']} | "
                  f"{r['mask_side']} | {r['passes']} | {r['certified']:.2f} | "
                  f"{r['clean_accuracy']:.2f} | {cases} |")
+  if "empirical" in result:
+    lines += ["", empirical.markdown(result["empirical"])]
   return "\n".join(lines) + "\n"
 
 
@@ -97,6 +125,7 @@ def check(config) -> None:
   ec = config.eval
   registry.check_int("eval.certify_images", ec.certify_images, 0,
                      "an integer >= 0 (0 = all)")
+  empirical.check_fields(config, registry)
   registry.check_int("eval.certify_masks", ec.certify_masks, 1,
                      "a positive integer (masks per axis)")
   patches = ec.certify_patches
@@ -114,5 +143,6 @@ EVALUATOR = registry.register(registry.Evaluator(
     name="patch_cleanser", run=run, check=check,
     doc="PatchCleanser's certified patch robustness of the model as it is",
     fields=("certify_images", "certify_patches", "certify_masks",
-            "certify_fill"),
+            "certify_fill", "certify_attack_images", "certify_attack_steps",
+            "certify_attack_screen"),
     files=("patch_cleanser",)))

@@ -23,6 +23,7 @@ from typing import Any, Callable, Optional
 import jax.numpy as jnp
 import numpy as np
 
+from mdr.models import airbench as airbench_lib
 from mdr.models.airbench import AirbenchNet
 from mdr.models.airbench import whitening_kernel
 from mdr.models.random_mask import RandomMaskSpec
@@ -40,22 +41,30 @@ class ModelSpec:
     takes_width: whether ``model.width`` (a multiplier) is passed as ``width``.
     takes_random_mask: whether it takes ``random_mask=RandomMaskSpec(...)``.
     num_stages: stages after the stem (the names random masks are placed by).
-    prepare: optional ``(params, train_images_u8, mean, std) -> params``,
-      run once on a fresh (not a restored) state.
+    prepare: optional ``(params, train_images_u8, mean, std, encoding)
+      -> params``, run once on a fresh (not a restored) state.
+    encodings: the input encodings it takes (``model.encoding``): ``rgb``,
+      and ``ds`` for the 6-channel base model of de-randomized smoothing.
   """
   build: Callable[..., Any]
   takes_width: bool = False
   takes_random_mask: bool = False
   num_stages: int = 0
   prepare: Optional[Callable[..., Any]] = None
+  encodings: tuple[str, ...] = ("rgb",)
 
 
-def _prepare_whitening(params, train_images_u8, mean, std):
-  """Sets ``whiten/kernel`` from an evenly spaced sample of the train split."""
+def _prepare_whitening(params, train_images_u8, mean, std, encoding="rgb"):
+  """Sets ``whiten/kernel`` from an evenly spaced sample of the train split
+  (``ds``: in that encoding, half of the columns ablated)."""
   n = len(train_images_u8)
   sample = np.asarray(train_images_u8[::max(1, n // WHITEN_SAMPLE)]
                       [:WHITEN_SAMPLE])
-  kernel = whitening_kernel(sample, mean, std)
+  keep = airbench_lib.whitening_filters(len(mean), encoding)
+  if encoding == "ds":
+    mean, std = airbench_lib.input_stats(mean, std, encoding)
+    sample = airbench_lib.ds_whitening_sample(sample) * 255.0
+  kernel = whitening_kernel(sample, mean, std, keep=keep)
   old = params["whiten"]["kernel"]
   if kernel.shape != old.shape:
     raise ValueError(f"whitening kernel shape {kernel.shape} does not match "
@@ -77,7 +86,8 @@ REGISTRY = {
                              takes_random_mask=True, num_stages=2),
     "airbench": ModelSpec(AirbenchNet, takes_width=True,
                           takes_random_mask=True, num_stages=3,
-                          prepare=_prepare_whitening),
+                          prepare=_prepare_whitening,
+                          encodings=airbench_lib.ENCODINGS),
 }
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -85,8 +95,11 @@ DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 def get(name: str, num_classes: int, dtype: str = "float32",
         width: float = 1.0, random_mask: Optional[RandomMaskSpec] = None,
-        **kwargs):
+        encoding: str = "rgb", **kwargs):
   """The model called ``name``; ``ValueError`` naming what is known.
+
+  ``encoding`` other than ``rgb`` (e.g. ``ds``) only for models whose entry
+  lists it.
 
   ``random_mask`` with ``drop > 0`` makes it a Random Mask CNN (only models
   whose entry has ``takes_random_mask``).
@@ -96,6 +109,12 @@ def get(name: str, num_classes: int, dtype: str = "float32",
   if dtype not in DTYPES:
     raise ValueError(f"unknown model dtype {dtype!r}; known: {sorted(DTYPES)}")
   spec = REGISTRY[name]
+  if encoding not in spec.encodings:
+    raise ValueError(f"model {name!r} takes the input encodings "
+                     f"{spec.encodings}, not {encoding!r}; models that take "
+                     f"it: {sorted(n for n, s in REGISTRY.items() if encoding in s.encodings)}")
+  if encoding != "rgb":
+    kwargs["encoding"] = encoding
   if spec.takes_width:
     kwargs["width"] = width
   if random_mask is not None and random_mask.drop > 0:

@@ -10,7 +10,14 @@ their first channels; batch norms have no scale (it is frozen at 1), a
 trainable bias, momentum 0.6 and epsilon 1e-12.
 
 Like every mdr model it takes images in ``[0, 1]`` and normalises them itself,
-so masks, saliency and attacks live in pixel space.
+so masks, saliency and attacks live in pixel space. With ``encoding="ds"``
+(the base model of column de-randomized smoothing, :mod:`mdr.certify.ds`)
+it takes the 6-channel ``(x, 1 − x)`` encoding in which an ablated pixel is
+``(0, 0)``; a 3-channel image is encoded with nothing ablated, so every
+evaluator runs on it unchanged. The whitening then has ``2 · 14 = 28``
+filters: a 2x2 patch of that encoding spans 14 directions (12 of content,
+one kept/ablated indicator per column), the other 10 carry nothing
+(:func:`whitening_filters`).
 
 With a :class:`~mdr.models.random_mask.RandomMaskSpec` (a Random Mask CNN)
 the stages are ``stem`` (the whitening conv, masked before its GELU) and
@@ -36,6 +43,7 @@ from mdr.models import random_mask as rm
 
 WHITEN_PATCH = 2                                   # whitening patch side
 WHITEN_WIDTH = 2 * 3 * WHITEN_PATCH**2             # 24: eigen-filters and their negatives
+ENCODINGS = ("rgb", "ds")                          # the inputs the network takes
 BASE_WIDTHS = (64, 256, 256)
 
 
@@ -79,8 +87,10 @@ def _patches(x: np.ndarray, size: int) -> np.ndarray:
 
 def whitening_kernel(images_u8: np.ndarray, mean: Sequence[float],
                      std: Sequence[float], eps: float = 5e-4,
-                     size: int = WHITEN_PATCH) -> np.ndarray:
-  """The whitening conv kernel ``[size, size, C, 2*size*size*C]``.
+                     size: int = WHITEN_PATCH,
+                     keep: Optional[int] = None) -> np.ndarray:
+  """The whitening conv kernel ``[size, size, C, 2*size*size*C]`` (``keep``:
+  only the ``keep`` largest eigen-filters, ``[size, size, C, 2*keep]``).
 
   From the normalised images' ``size x size`` patches: the (uncentred)
   patch covariance ``P^T P / M``, its eigenvectors scaled by
@@ -94,9 +104,46 @@ def whitening_kernel(images_u8: np.ndarray, mean: Sequence[float],
   cov = p.T @ p / len(p)
   eigval, eigvec = np.linalg.eigh(cov)
   eigval, eigvec = eigval[::-1], eigvec[:, ::-1]   # largest first
+  if keep is not None:
+    eigval, eigvec = eigval[:keep], eigvec[:, :keep]
   filters = eigvec / np.sqrt(eigval + eps)          # [D, D]: column = filter
   kernel = filters.reshape(size, size, x.shape[-1], -1)
   return np.concatenate([kernel, -kernel], axis=-1).astype(np.float32)
+
+
+def whitening_filters(channels: int, encoding: str,
+                      size: int = WHITEN_PATCH) -> int:
+  """Eigen-filters of the whitening (half its output channels): the
+  dimension its ``size x size`` input patches span. ``rgb``: ``size² · C``.
+  ``ds`` (C image channels in ``(x, 1 − x)``): ``size² · C`` of content plus
+  one indicator per patch column (a whole column is kept or ablated); the
+  other directions are empty, and filters along them would make constant
+  channels that the batch norms' tiny epsilon turns into overflow."""
+  return size * size * channels + (size if encoding == "ds" else 0)
+
+
+def input_stats(mean, std, encoding: str):
+  """Per-channel normalisation of the network's input under ``encoding``:
+  ``ds`` appends ``1 − mean`` (the second half holds ``1 − x``) and the same
+  ``std``."""
+  if encoding not in ENCODINGS:
+    raise ValueError(f"unknown airbench encoding {encoding!r}; known: "
+                     f"{ENCODINGS}")
+  if encoding == "ds":
+    return (tuple(mean) + tuple(1 - m for m in mean), tuple(std) * 2)
+  return tuple(mean), tuple(std)
+
+
+def ds_whitening_sample(images_u8: np.ndarray) -> np.ndarray:
+  """Float ``[N, H, W, 2C]`` in [0, 1]: ``images_u8`` in the ``ds``
+  encoding with a fixed half of the columns ablated (column ``j`` of image
+  ``i`` kept iff ``(i + j) // 2`` is even), so every kept/ablated pattern a
+  2x2 patch can see is in the whitening's covariance."""
+  x = np.asarray(images_u8, np.float32) / 255.0
+  n, _, w, _ = x.shape
+  keep = (((np.arange(n)[:, None] + np.arange(w)[None]) // 2) % 2 == 0)
+  keep = keep[:, None, :, None].astype(np.float32)
+  return np.concatenate([x * keep, (1 - x) * keep], -1)
 
 
 def _im2col_conv(x, kernel):
@@ -191,6 +238,8 @@ class AirbenchNet(nn.Module):
     logit_scale: the logits are multiplied by this (airbench: 1/9).
     conv_impl: how 3x3 convs run: ``xla`` | ``im2col`` | ``auto`` (Conv3x3).
     random_mask: fixed random masks on feature maps (None: none).
+    encoding: ``rgb`` (C channels) or ``ds`` (the 2C-channel ``(x, 1 − x)``
+      encoding of de-randomized smoothing; C-channel input is encoded).
   """
   num_classes: int
   width: float = 1.0
@@ -201,12 +250,23 @@ class AirbenchNet(nn.Module):
   logit_scale: float = 1 / 9
   conv_impl: str = "auto"
   random_mask: Optional[rm.RandomMaskSpec] = None
+  encoding: str = "rgb"
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    x = (x - jnp.asarray(self.mean, x.dtype)) / jnp.asarray(self.std, x.dtype)
+    mean, std = input_stats(self.mean, self.std, self.encoding)
+    if self.encoding == "ds" and x.shape[-1] == len(self.mean):
+      x = jnp.concatenate([x, 1 - x], -1)     # nothing ablated
+    if x.shape[-1] != len(mean):
+      raise ValueError(f"airbench ({self.encoding} encoding) takes "
+                       f"{len(self.mean)} or {len(mean)} channels, got "
+                       f"{x.shape[-1]}" if self.encoding == "ds" else
+                       f"airbench takes {len(mean)} channels, got "
+                       f"{x.shape[-1]}")
+    x = (x - jnp.asarray(mean, x.dtype)) / jnp.asarray(std, x.dtype)
     x = x.astype(self.dtype)
-    x = nn.Conv(WHITEN_WIDTH, (WHITEN_PATCH, WHITEN_PATCH), padding="VALID",
+    x = nn.Conv(2 * whitening_filters(len(self.mean), self.encoding),
+                (WHITEN_PATCH, WHITEN_PATCH), padding="VALID",
                 use_bias=True, dtype=self.dtype, name="whiten",
                 kernel_init=dirac_uniform_init)(x)
     spec = self.random_mask
