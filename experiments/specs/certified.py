@@ -40,7 +40,7 @@ specs.register(specs.Group(
     runs=(specs.Run("ablated_b4", ("--config=configs/ablated.py:cpu",),
                     long="every image keeps one band of 4 columns (6-channel "
                          "encoding), width 0.25, 16 epochs"),),
-    queue=(("ablated_b4", 0),),
+    queue=(("ablated_b4", 0),), section="certified_report",
     evaluations={"empirical": specs.Evaluation(
         suites=("smoothing",),
         flags=("--config.eval.certify_attack_images=100",
