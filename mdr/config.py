@@ -154,8 +154,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.certify_patches = (2, 5)  # patch_cleanser: the patch sides certified (5 = 2.4 % of 32x32)
   c.eval.certify_masks = 6        # patch_cleanser: masks per axis (6: 36 masks, 666 passes per image)
   c.eval.certify_attack_images = 0  # patch_cleanser, smoothing: attack the defended prediction (location-searched
-                                  #   LaVAN on a surrogate) on up to this many certified and as many uncertified,
-                                  #   correctly classified images, at the largest certify_patches side (0 = off)
+                                  #   LaVAN on a surrogate) on up to this many certified and half as many uncertified,
+                                  #   correctly classified images (to show it can succeed), at the largest
+                                  #   certify_patches side (0 = off)
   c.eval.certify_attack_steps = 50  # ... full-budget steps per image (the screen: certify_attack_screen at 9 places)
   c.eval.certify_attack_screen = 10
   c.eval.ds_band = 4              # smoothing: columns each band keeps (the band the model was trained with)

@@ -109,16 +109,17 @@ def summary(certified_result, uncertified_result) -> dict:
 
 
 def check(surrogate_fn, defended_fn, images, labels, certified, correct,
-          key, *, n: int, side: int, steps: int, screen_steps: int) -> dict:
-  """:func:`attack` on the first ``n`` certified images and the first ``n``
-  correctly classified, uncertified ones (bool masks ``certified``,
-  ``correct``); the :func:`summary` record."""
+          key, *, n: int, side: int, steps: int, screen_steps: int,
+          n_uncertified=None) -> dict:
+  """:func:`attack` on the first ``n`` certified images and the first
+  ``n_uncertified`` (default ``n``) correctly classified, uncertified ones
+  (bool masks ``certified``, ``correct``); the :func:`summary` record."""
   certified, correct = np.asarray(certified), np.asarray(correct)
-  pick = lambda m: np.flatnonzero(m)[:n]
+  n_uncertified = n if n_uncertified is None else n_uncertified
   kw = dict(side=side, steps=steps, screen_steps=screen_steps)
   parts = []
-  for name, idx in (("certified", pick(certified)),
-                    ("uncertified", pick(correct & ~certified))):
+  for idx in (np.flatnonzero(certified)[:n],
+              np.flatnonzero(correct & ~certified)[:n_uncertified]):
     parts.append(attack(surrogate_fn, defended_fn, images[idx], labels[idx],
                         jax.random.fold_in(key, len(parts)), **kw))
   return summary(*parts)

@@ -80,7 +80,8 @@ def compute(ctx: registry.Context) -> dict:
         empirical.pc_surrogate(logits_fn, masks, fill),
         empirical.pc_defended(logits_fn, masks, fill), x, y, cert,
         np.asarray(pred) == np.asarray(y), ctx.key(EVALUATOR),
-        n=int(ec.certify_attack_images), side=side,
+        n=int(ec.certify_attack_images),
+        n_uncertified=max(1, int(ec.certify_attack_images) // 2), side=side,
         steps=int(ec.certify_attack_steps),
         screen_steps=int(ec.certify_attack_screen))
     result["empirical"]["seconds"] = time.perf_counter() - t

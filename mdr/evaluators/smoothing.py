@@ -80,7 +80,8 @@ def compute(ctx: registry.Context) -> dict:
         empirical.ds_defended(logits_fn, band, theta, ablation), x,
         jnp.asarray(y),
         np.asarray(ds.certified(v, side, band, w)) & (pred == y), pred == y,
-        ctx.key(EVALUATOR), n=int(ec.certify_attack_images), side=side,
+        ctx.key(EVALUATOR), n=int(ec.certify_attack_images),
+        n_uncertified=max(1, int(ec.certify_attack_images) // 2), side=side,
         steps=int(ec.certify_attack_steps),
         screen_steps=int(ec.certify_attack_screen))
     result["empirical"].update(votes="threshold",
