@@ -110,4 +110,8 @@ EVALUATIONS = {
         suites=("patch_cleanser",), flags=("--config.eval.tta=0",),
         doc="PatchCleanser's certificates of the model as trained (p = 2, "
             "5; 36 masks; 500 test images)"),
+    "smooth": Evaluation(
+        suites=("smoothing",), flags=("--config.eval.tta=0",),
+        doc="column de-randomized smoothing of the model as trained (bands "
+            "of 4 columns, the rest zero-filled; p = 2, 5; 500 test images)"),
 }
