@@ -126,8 +126,12 @@ def check(surrogate_fn, defended_fn, images, labels, certified, correct,
 
 
 def check_fields(config, registry) -> None:
-  """The ``eval.certify_attack_*`` fields (checked by both evaluators)."""
+  """The fields both certificate evaluators read: ``eval.certify_images``,
+  ``eval.certify_patches`` and ``eval.certify_attack_*``."""
   ec = config.eval
+  registry.check_int("eval.certify_images", ec.certify_images, 0,
+                     "an integer >= 0 (0 = all)")
+  registry.check_sides("eval.certify_patches", ec.certify_patches)
   registry.check_int("eval.certify_attack_images", ec.certify_attack_images,
                      0, "an integer >= 0 (0 = no empirical check)")
   registry.check_int("eval.certify_attack_steps", ec.certify_attack_steps, 1,

@@ -16,7 +16,6 @@ on the clean image (double masking) and the share of images in each case
 
 from __future__ import annotations
 
-import os
 import time
 
 from absl import logging
@@ -109,32 +108,21 @@ def markdown(result, title) -> str:
 
 
 def run(ctx: registry.Context) -> dict:
-  from mdr import report  # pylint: disable=g-import-not-at-top
   result = compute(ctx)
   for r in result["records"]:
     logging.info("patch_cleanser p=%d: certified %.2f %%, defended %.2f %% "
                  "on %d images, %.1f s", r["patch"], r["certified"],
                  r["clean_accuracy"], r["n"], r["seconds"])
-  if ctx.write:
-    report.write_json(os.path.join(ctx.out, "patch_cleanser.json"), result)
-    with open(os.path.join(ctx.out, "patch_cleanser.md"), "w") as f:
-      f.write(markdown(result, ctx.title))
+  registry.write_result(ctx, "patch_cleanser", result,
+                        markdown(result, ctx.title))
   return result
 
 
 def check(config) -> None:
   ec = config.eval
-  registry.check_int("eval.certify_images", ec.certify_images, 0,
-                     "an integer >= 0 (0 = all)")
   empirical.check_fields(config, registry)
   registry.check_int("eval.certify_masks", ec.certify_masks, 1,
                      "a positive integer (masks per axis)")
-  patches = ec.certify_patches
-  if isinstance(patches, str) or not patches or any(
-      isinstance(p, bool) or not isinstance(p, int) or p < 1
-      for p in patches):
-    registry.fail("eval.certify_patches", patches,
-                  "a non-empty list of patch sides (positive integers)")
   if ec.certify_fill not in FILLS:
     registry.fail("eval.certify_fill", ec.certify_fill,
                   f"one of {FILLS} (the fill the model was trained with)")

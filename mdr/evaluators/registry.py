@@ -233,3 +233,22 @@ def check_int(field: str, value, minimum: int, meaning: str):
   allowed, e.g. "a positive integer"."""
   if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
     fail(field, value, meaning)
+
+
+def check_sides(field: str, values):
+  """A non-empty list of patch sides (positive integers)."""
+  if isinstance(values, str) or not values or any(
+      isinstance(p, bool) or not isinstance(p, int) or p < 1
+      for p in values):
+    fail(field, values, "a non-empty list of patch sides (positive integers)")
+
+
+def write_result(ctx: "Context", stem: str, result: dict, text: str) -> None:
+  """``<stem>.json`` (the numbers) and ``<stem>.md`` (``text``) under
+  ``ctx.out``, on the writing process only."""
+  import os  # pylint: disable=g-import-not-at-top
+  from mdr import report  # pylint: disable=g-import-not-at-top
+  if ctx.write:
+    report.write_json(os.path.join(ctx.out, f"{stem}.json"), result)
+    with open(os.path.join(ctx.out, f"{stem}.md"), "w") as f:
+      f.write(text)

@@ -15,7 +15,6 @@ b − 1, ties to the smaller class). Writes ``smoothing.{json,md}``.
 
 from __future__ import annotations
 
-import os
 import time
 
 from absl import logging
@@ -124,23 +123,18 @@ def markdown(result, title) -> str:
 
 
 def run(ctx: registry.Context) -> dict:
-  from mdr import report  # pylint: disable=g-import-not-at-top
   result = compute(ctx)
   for r in result["records"]:
     logging.info("smoothing (%s votes) p=%d: certified %.2f %%, smoothed "
                  "%.2f %% on %d images", r["votes"], r["patch"],
                  r["certified"], r["clean_accuracy"], r["n"])
-  if ctx.write:
-    report.write_json(os.path.join(ctx.out, "smoothing.json"), result)
-    with open(os.path.join(ctx.out, "smoothing.md"), "w") as f:
-      f.write(markdown(result, ctx.title))
+  registry.write_result(ctx, "smoothing", result,
+                        markdown(result, ctx.title))
   return result
 
 
 def check(config) -> None:
   ec = config.eval
-  registry.check_int("eval.certify_images", ec.certify_images, 0,
-                     "an integer >= 0 (0 = all)")
   empirical.check_fields(config, registry)
   registry.check_int("eval.ds_band", ec.ds_band, 1,
                      "a positive integer (columns each band keeps)")
@@ -149,12 +143,6 @@ def check(config) -> None:
       not 0 < theta <= 1:
     registry.fail("eval.ds_theta", theta, "a number in (0, 1] (the softmax "
                   "threshold of a vote)")
-  patches = ec.certify_patches
-  if isinstance(patches, str) or not patches or any(
-      isinstance(p, bool) or not isinstance(p, int) or p < 1
-      for p in patches):
-    registry.fail("eval.certify_patches", patches,
-                  "a non-empty list of patch sides (positive integers)")
 
 
 EVALUATOR = registry.register(registry.Evaluator(
