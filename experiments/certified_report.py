@@ -4,8 +4,9 @@ with a PatchCleanser (``patch_cleanser.json``) or de-randomized smoothing
 literature's anchors; and the verdict on whether MDR's mask training gives
 PatchCleanser certificates that clean training does not.
 
-``section(results_dir, rel)`` is the smoothing group's section (the
-``section`` of its spec); it reads the results root above it.
+``section(results_dir, rel)`` is the certified group's section (the
+``section`` of its spec); it reads every group under the results root above
+it.
 """
 
 from __future__ import annotations
@@ -48,6 +49,18 @@ def _newest(seed_dir, stem):
     return json.load(f), path
 
 
+def _load(directory):
+  """``"start→end"``: the 1-minute load averages of the run that wrote
+  the files of ``directory`` (its ``run.json``), or None."""
+  path = os.path.join(directory, "run.json")
+  if not os.path.isfile(path):
+    return None
+  with open(path) as f:
+    run = json.load(f)
+  ends = [run.get("load_avg_1min_start"), run.get("load_avg_1min_end")]
+  return "→".join("?" if x is None else f"{x:.1f}" for x in ends)
+
+
 def collect(root: str) -> list[dict]:
   """One row per (group, run, seed, defence, votes, patch side)."""
   rows = []
@@ -68,12 +81,13 @@ def collect(root: str) -> list[dict]:
                              result.get("seconds_per_1000"))
             if per_1000 is None and "seconds" in r:
               per_1000 = r["seconds"] / r["n"] * 1000
+            load = _load(os.path.dirname(path))
             rows.append(dict(
                 group=name, group_label=group.label, run=run.name,
                 seed=seed, defence=stem, patch=r["patch"], n=r["n"],
                 certified=r["certified"], certified_k=r.get("certified_k"),
                 clean=r["clean_accuracy"], passes=r["passes"],
-                per_1000=per_1000, path=path,
+                per_1000=per_1000, load=load, path=path,
                 empirical=result.get("empirical")))
   return rows
 
@@ -92,8 +106,8 @@ def table(rows) -> list[str]:
       keys.append(k)
   lines = ["| model | defence | patch | seeds | n per seed | defended clean "
            "(%) | certified (%) | certified, 95 % interval (seed "
-           "0) | passes per image | s per 1,000 images |",
-           "|---|---|---:|---:|---:|---:|---:|---|---:|---:|"]
+           "0) | passes per image | s per 1,000 images | load (start→end) |",
+           "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
   for k in keys:
     rs = [r for r in rows if (r["group"], r["run"], r["defence"],
                               r["patch"]) == k]
@@ -106,12 +120,14 @@ def table(rows) -> list[str]:
     defence = {"patch_cleanser": "PatchCleanser",
                "smoothing": "DS columns"}[first["defence"]]
     per_1000 = f"{statistics.median(t):.0f}" if t else "—"
+    loads = [r["load"] for r in rs if r["load"] is not None]
+    load = ", ".join(loads) if loads else "—"
     lines.append(
         f"| {model} | {defence} | {k[3]}×{k[3]} | "
         f"{','.join(str(r['seed']) for r in rs)} | {first['n']} | "
         f"{_mean_sd([r['clean'] for r in rs])} | "
         f"{_mean_sd([r['certified'] for r in rs])} | {ci} | "
-        f"{first['passes']} | {per_1000} |")
+        f"{first['passes']} | {per_1000} | {load} |")
   return lines
 
 
@@ -183,7 +199,7 @@ def empirical_lines(rows) -> list[str]:
 
 
 def section(results_dir: str, rel: str) -> str:
-  group = specs.get("smoothing")
+  group = specs.get("certified")
   root = results_dir[:-len(group.results)].rstrip(os.sep)
   rows = collect(root)
   if not rows:
@@ -194,12 +210,17 @@ def section(results_dir: str, rel: str) -> str:
       "image and with any contents, changes the defended prediction "
       "(`mdr.certify`). PatchCleanser (Xiang et al. 2022) runs the models "
       "as they were trained, masked with its 36-mask grid (666 two-mask "
-      "passes per image); column de-randomized smoothing (Levine & Feizi "
-      "2020) needs a base model trained on bands of 4 columns "
-      "(`configs/ablated.py`: the fast network at width 0.25, 16 epochs, "
-      "6-channel input) and 32 passes per image. Measured on a fixed "
-      "subset of test images, no TTA, on this project's 2-core CPU; "
-      "mean ± sd over seeds where there are several.", ""]
+      "passes per image, zero fill, as they were trained); column "
+      "de-randomized smoothing (Levine & Feizi 2020, 32 passes per image) "
+      "is meant for a base model trained on bands of 4 columns "
+      "(`configs/ablated.py`); a model trained otherwise is smoothed as it "
+      "is, the other columns zero-filled (rows \"DS columns\" of models "
+      "that were not band-trained: their smoothed accuracy shows how far "
+      "they are from such a base model). Measured on a fixed subset of "
+      "test images, no TTA, on this project's 2-core CPU; mean ± sd over "
+      "seeds where there are several; seconds per 1,000 images are wall "
+      "times as run, with the 1-minute load averages at the run's start "
+      "and end (2 cores: above 2, the run shared the CPU).", ""]
   lines += table(rows)
   lines += ["", "Anchors from the literature (not measured here; [P] read "
             "in a public summary of the paper, [U] unverified; none checked "

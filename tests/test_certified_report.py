@@ -30,7 +30,7 @@ def test_section_reads_the_files_and_waits_for_three_seeds(tmp_path):
   root = str(tmp_path)
   _write(root, "cifar10_cpu", "clean", 0, 4.2)
   _write(root, "cifar10_cpu", "mixed", 0, 9.0)
-  smoothing = os.path.join(root, "cifar10_cpu", "smoothing")
+  smoothing = os.path.join(root, "cifar10_cpu", "certified")
   os.makedirs(smoothing)
   text = report.section(smoothing, "x")
   assert "| MDR: clean | PatchCleanser | 5×5 | 0 | 500 | 70.00 | 4.20 |" in text

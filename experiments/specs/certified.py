@@ -26,7 +26,7 @@ specs.register(specs.Group(
     results=f"{matrix.ROOT}/certified", workdirs="certified",
     doc="trained with PatchCleanser's own masks, for its certificates",
     runs=RUNS, queue=specs.seeds_queue([r.name for r in RUNS], (0, 1)),
-    flags=("--config.eval.suites=('clean',)",),
+    flags=("--config.eval.suites=('clean',)",), section="certified_report",
     evaluations={"certify": matrix.EVALUATIONS["certify"]}))
 
 # Column de-randomized smoothing: its base model is trained for it (every
@@ -40,7 +40,7 @@ specs.register(specs.Group(
     runs=(specs.Run("ablated_b4", ("--config=configs/ablated.py:cpu",),
                     long="every image keeps one band of 4 columns (6-channel "
                          "encoding), width 0.25, 16 epochs"),),
-    queue=(("ablated_b4", 0),), section="certified_report",
+    queue=(("ablated_b4", 0),),
     evaluations={"empirical": specs.Evaluation(
         suites=("smoothing",),
         flags=("--config.eval.certify_attack_images=100",
