@@ -287,7 +287,10 @@ def test_the_patch_cleanser_evaluator_on_a_stub_model(tmp_path):
   from mdr import evaluate, train  # pylint: disable=g-import-not-at-top
   from test_eval_attacks import StubModel  # pylint: disable=g-import-not-at-top
   c = tiny_config(**{"eval.suites": ("patch_cleanser",),
-                     "eval.certify_images": 12, "eval.tta": 0})
+                     "eval.certify_images": 12, "eval.tta": 0,
+                     "eval.certify_attack_images": 2,
+                     "eval.certify_attack_steps": 2,
+                     "eval.certify_attack_screen": 1})
   validate(c)
   shapes = data_lib.synthetic(16, 40, seed=0)
   out = evaluate.evaluate(c, str(tmp_path), StubModel(), {}, shapes,
@@ -301,6 +304,11 @@ def test_the_patch_cleanser_evaluator_on_a_stub_model(tmp_path):
     assert sum(x["cases"].values()) == pytest.approx(100.0)
   assert "| 5×5 | 36 | 9 | 666 |" in open(
       os.path.join(out, "patch_cleanser.md")).read()
+  # The empirical check ran at the largest side on what it was given.
+  e = r["empirical"]
+  assert e["side"] == 5 and e["certified"]["n"] <= 2
+  assert e["certified"]["n"] == min(2, five["certified_k"])
+  assert e["certified"]["successes"] == 0 and e["passed"]
 
 
 def test_grid_mask_training_hides_masks_of_the_certificate_grid():

@@ -123,9 +123,8 @@ def test_ablated_training_needs_the_ds_encoding():
 
 def test_smoothing_after_a_short_ablated_run(tmp_path):
   """configs/ablated.py's recipe, shrunk: the run trains on ablated images
-  and the smoothing evaluator writes records that agree with
-  ``ds.certify`` on the stored model, certified <= smoothed accuracy, 32
-  passes per image, Δ = p + b − 1."""
+  and the smoothing evaluator writes its records (certified <= smoothed
+  accuracy, 32 passes per image, Δ = p + b − 1) and the empirical check."""
   import importlib.util  # pylint: disable=g-import-not-at-top
   from mdr import train  # pylint: disable=g-import-not-at-top
   spec = importlib.util.spec_from_file_location(
@@ -141,6 +140,8 @@ def test_smoothing_after_a_short_ablated_run(tmp_path):
   c.optim.learning_rate *= 32 / 1024       # the recipe's rate at batch 32
   c.log_every_steps = c.checkpoint_every_steps = 3
   c.eval.certify_images, c.eval.batch_size = 24, 24
+  c.eval.certify_attack_images = 2
+  c.eval.certify_attack_steps = c.eval.certify_attack_screen = 1
   validate(c)
   out = train.train_and_evaluate(c, str(tmp_path))
   del out
@@ -154,3 +155,6 @@ def test_smoothing_after_a_short_ablated_run(tmp_path):
   for x in r["records"]:
     assert 0 <= x["certified"] <= x["clean_accuracy"] <= 100
   assert r["records"][0]["certified"] >= r["records"][1]["certified"]
+  e = r["empirical"]      # at the largest side, threshold votes
+  assert e["side"] == 5 and e["passed"]
+  assert e["certified"]["n"] == min(2, r["records"][1]["certified_k"])

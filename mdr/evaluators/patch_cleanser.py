@@ -31,6 +31,13 @@ from mdr.evaluators import registry
 FILLS = ("zero", "mean")
 
 
+def prediction_map(logits_fn, x, masks, fill, per):
+  """``pc.prediction_map`` over ``x`` in calls of ``per`` images."""
+  return jnp.concatenate([pc.prediction_map(logits_fn, x[s:s + per], masks,
+                                            fill, chunk=64)
+                          for s in range(0, len(x), per)])
+
+
 def compute(ctx: registry.Context) -> dict:
   ec = ctx.config.eval
   t0 = time.perf_counter()
@@ -47,9 +54,7 @@ def compute(ctx: registry.Context) -> dict:
     t = time.perf_counter()
     masks = pc.mask_set(h, w, int(p), int(ec.certify_masks))
     m_side, _ = pc.positions(h, int(p), int(ec.certify_masks))
-    pm = jnp.concatenate([pc.prediction_map(logits_fn, x[s:s + per], masks,
-                                            fill, chunk=64)
-                          for s in range(0, n, per)])
+    pm = prediction_map(logits_fn, x, masks, fill, per)
     cert = np.asarray(pc.certify(pm, y))
     pred, case = pc.double_masking(pm)
     records.append(dict(
@@ -65,14 +70,12 @@ def compute(ctx: registry.Context) -> dict:
                 tta=0)
   if ec.certify_attack_images:
     t = time.perf_counter()
-    # The last patch side's map and certificates (the largest side first
-    # in certify_patches order is not assumed: take the largest).
+    # At the largest patch side; `cert` and `pred` above are the last
+    # side's, recomputed unless that is the largest.
     side = max(int(p) for p in ec.certify_patches)
     masks = pc.mask_set(h, w, side, int(ec.certify_masks))
     if side != int(ec.certify_patches[-1]):
-      pm = jnp.concatenate([pc.prediction_map(logits_fn, x[s:s + per], masks,
-                                              fill, chunk=64)
-                            for s in range(0, n, per)])
+      pm = prediction_map(logits_fn, x, masks, fill, per)
       cert = np.asarray(pc.certify(pm, y))
       pred, _ = pc.double_masking(pm)
     result["empirical"] = empirical.check(
