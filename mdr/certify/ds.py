@@ -26,15 +26,20 @@ def keep(pos, b: int, width: int):
   return jnp.mod(jnp.arange(width) - pos, width) < b
 
 
+def _columns(images, pos, b: int):
+  """``[1 or B, 1, W, 1]`` in ``images``' dtype: 1 on the kept columns of
+  band ``pos`` (one position, or ``[B]``: one per image)."""
+  width = images.shape[2]
+  pos = jnp.asarray(pos)
+  k = jnp.mod(jnp.arange(width) - pos[..., None], width) < b
+  return k.astype(images.dtype).reshape(-1, 1, width, 1)
+
+
 def ablate(images, pos, b: int):
   """``images [B, H, W, C]`` in [0, 1] -> ``[B, H, W, 2C]``: the band at
   ``pos`` (one position, or ``[B]``: one per image) kept in the ``(x, 1 −
   x)`` encoding, every other column (0, 0)."""
-  width = images.shape[2]
-  pos = jnp.asarray(pos)
-  k = (keep(pos, b, width) if pos.ndim == 0 else
-       jnp.mod(jnp.arange(width)[None] - pos[:, None], width) < b)
-  k = k.astype(images.dtype).reshape(-1, 1, width, 1)
+  k = _columns(images, pos, b)
   return jnp.concatenate([images * k, (1 - images) * k], -1)
 
 
@@ -42,11 +47,7 @@ def zero_fill(images, pos, b: int):
   """``[B, H, W, C]``: the band at ``pos`` kept as it is, every other column
   0 (a model that takes C channels; the certificate holds all the same, as
   the copy depends on the band's pixels only)."""
-  width = images.shape[2]
-  pos = jnp.asarray(pos)
-  k = (keep(pos, b, width) if pos.ndim == 0 else
-       jnp.mod(jnp.arange(width)[None] - pos[:, None], width) < b)
-  return images * k.astype(images.dtype).reshape(-1, 1, width, 1)
+  return images * _columns(images, pos, b)
 
 
 ABLATIONS = {"ds": ablate, "zero": zero_fill}
